@@ -1,0 +1,143 @@
+"""Every setting ctsync reads, in one pydantic-settings object.
+
+The object is built once (by the CLI or the app factory) and passed down; the
+environment is not read again anywhere else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_SQLITE_URL", "Settings", "is_loopback_host"]
+
+DEFAULT_SQLITE_URL = "sqlite:///ctsync.db"
+_SNS_CERT_HOST = r"^sns\.[a-zA-Z0-9-]{3,}\.amazonaws\.com(\.cn)?$"
+
+
+class Settings(BaseSettings):
+    """ctsync's configuration, from environment variables (names as in DESIGN.md)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    segment_write_key: SecretStr | None = Field(
+        default=None, validation_alias="SEGMENT_WRITE_KEY"
+    )
+    segment_endpoint: str = Field(
+        default="https://api.segment.io", validation_alias="SEGMENT_ENDPOINT"
+    )
+    database_url: str = Field(
+        default=DEFAULT_SQLITE_URL,
+        validation_alias=AliasChoices("DATABASE_URL", "POSTGRES_URL"),
+    )
+
+    ctp_project_key: str | None = Field(default=None, validation_alias="CTP_PROJECT_KEY")
+    ctp_client_id: str | None = Field(default=None, validation_alias="CTP_CLIENT_ID")
+    ctp_client_secret: SecretStr | None = Field(
+        default=None, validation_alias="CTP_CLIENT_SECRET"
+    )
+    ctp_auth_url: str | None = Field(default=None, validation_alias="CTP_AUTH_URL")
+    ctp_api_url: str | None = Field(default=None, validation_alias="CTP_API_URL")
+    ctp_scopes: str | None = Field(default=None, validation_alias="CTP_SCOPES")
+
+    webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="CTSYNC_WEBHOOK_SECRET"
+    )
+    admin_token: SecretStr | None = Field(default=None, validation_alias="CTSYNC_ADMIN_TOKEN")
+    cron_secret: SecretStr | None = Field(default=None, validation_alias="CRON_SECRET")
+    mapping_path: Path | None = Field(default=None, validation_alias="CTSYNC_MAPPING")
+
+    lease_s: float = Field(default=30.0, gt=0, validation_alias="CTSYNC_LEASE_S")
+    retry_base_s: float = Field(default=1.0, gt=0, validation_alias="CTSYNC_RETRY_BASE_S")
+    retry_cap_s: float = Field(default=3600.0, gt=0, validation_alias="CTSYNC_RETRY_CAP_S")
+    retry_horizon_s: float = Field(
+        default=97200.0, ge=0, validation_alias="CTSYNC_RETRY_HORIZON_S"
+    )
+    sink_timeout_s: float = Field(default=10.0, gt=0, validation_alias="CTSYNC_SINK_TIMEOUT_S")
+    rate_limit: float | None = Field(default=None, gt=0, validation_alias="CTSYNC_RATE_LIMIT")
+    inline_delivery: bool | None = Field(default=None, validation_alias="CTSYNC_INLINE_DELIVERY")
+    allow_unverified: bool = Field(default=False, validation_alias="CTSYNC_ALLOW_UNVERIFIED")
+    retention_days: float = Field(default=30.0, gt=0, validation_alias="CTSYNC_RETENTION_DAYS")
+    batch_size: int = Field(default=100, ge=1, le=2500, validation_alias="CTSYNC_BATCH_SIZE")
+    drain_interval_s: float = Field(
+        default=1.0, gt=0, validation_alias="CTSYNC_DRAIN_INTERVAL_S"
+    )
+    inline_budget_s: float = Field(
+        default=2.0, gt=0, validation_alias="CTSYNC_INLINE_BUDGET_S"
+    )
+    store_timeout_s: float = Field(default=5.0, gt=0, validation_alias="CTSYNC_STORE_TIMEOUT_S")
+
+    sns_verify: bool = Field(default=False, validation_alias="CTSYNC_SNS_VERIFY")
+    sns_cert_host: str = Field(default=_SNS_CERT_HOST, validation_alias="CTSYNC_SNS_CERT_HOST")
+    pubsub_audience: str | None = Field(default=None, validation_alias="CTSYNC_PUBSUB_AUDIENCE")
+    pubsub_service_account: str | None = Field(
+        default=None, validation_alias="CTSYNC_PUBSUB_SERVICE_ACCOUNT"
+    )
+    pubsub_certs_url: str = Field(
+        default="https://www.googleapis.com/oauth2/v1/certs",
+        validation_alias="CTSYNC_PUBSUB_CERTS_URL",
+    )
+
+    vercel: bool = Field(default=False, validation_alias="VERCEL")
+    log_level: str = Field(default="info", validation_alias="CTSYNC_LOG_LEVEL")
+
+    @field_validator("vercel", mode="before")
+    @classmethod
+    def _vercel_flag(cls, value: Any) -> bool:
+        """Vercel sets ``VERCEL=1``; any non-empty value means we run there."""
+        return bool(value) and str(value).lower() not in {"0", "false", "no"}
+
+    @field_validator("segment_endpoint")
+    @classmethod
+    def _strip_endpoint(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgres:", "postgresql+")):
+            msg = "DATABASE_URL must start with sqlite:///, postgresql:// or postgres://"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def capture_mode(self) -> bool:
+        """No write key: messages are stored and shown, never sent."""
+        return self.segment_write_key is None or not self.segment_write_key.get_secret_value()
+
+    @property
+    def serverless(self) -> bool:
+        """Deliver inline on the request path (the process is frozen after the response)."""
+        if self.inline_delivery is not None:
+            return self.inline_delivery
+        return self.vercel
+
+    @property
+    def store_kind(self) -> Literal["sqlite", "postgres"]:
+        return "sqlite" if self.database_url.startswith("sqlite:") else "postgres"
+
+    @property
+    def sender_check_configured(self) -> bool:
+        return bool(
+            self.webhook_secret is not None
+            or self.sns_verify
+            or self.pubsub_audience is not None
+        )
+
+    @property
+    def ctp_configured(self) -> bool:
+        return bool(self.ctp_project_key and self.ctp_client_id and self.ctp_client_secret)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``: not reachable from elsewhere."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
