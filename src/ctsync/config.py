@@ -24,9 +24,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
-    segment_write_key: SecretStr | None = Field(
-        default=None, validation_alias="SEGMENT_WRITE_KEY"
-    )
+    segment_write_key: SecretStr | None = Field(default=None, validation_alias="SEGMENT_WRITE_KEY")
     segment_endpoint: str = Field(
         default="https://api.segment.io", validation_alias="SEGMENT_ENDPOINT"
     )
@@ -37,16 +35,12 @@ class Settings(BaseSettings):
 
     ctp_project_key: str | None = Field(default=None, validation_alias="CTP_PROJECT_KEY")
     ctp_client_id: str | None = Field(default=None, validation_alias="CTP_CLIENT_ID")
-    ctp_client_secret: SecretStr | None = Field(
-        default=None, validation_alias="CTP_CLIENT_SECRET"
-    )
+    ctp_client_secret: SecretStr | None = Field(default=None, validation_alias="CTP_CLIENT_SECRET")
     ctp_auth_url: str | None = Field(default=None, validation_alias="CTP_AUTH_URL")
     ctp_api_url: str | None = Field(default=None, validation_alias="CTP_API_URL")
     ctp_scopes: str | None = Field(default=None, validation_alias="CTP_SCOPES")
 
-    webhook_secret: SecretStr | None = Field(
-        default=None, validation_alias="CTSYNC_WEBHOOK_SECRET"
-    )
+    webhook_secret: SecretStr | None = Field(default=None, validation_alias="CTSYNC_WEBHOOK_SECRET")
     admin_token: SecretStr | None = Field(default=None, validation_alias="CTSYNC_ADMIN_TOKEN")
     cron_secret: SecretStr | None = Field(default=None, validation_alias="CRON_SECRET")
     mapping_path: Path | None = Field(default=None, validation_alias="CTSYNC_MAPPING")
@@ -54,21 +48,15 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=30.0, gt=0, validation_alias="CTSYNC_LEASE_S")
     retry_base_s: float = Field(default=1.0, gt=0, validation_alias="CTSYNC_RETRY_BASE_S")
     retry_cap_s: float = Field(default=3600.0, gt=0, validation_alias="CTSYNC_RETRY_CAP_S")
-    retry_horizon_s: float = Field(
-        default=97200.0, ge=0, validation_alias="CTSYNC_RETRY_HORIZON_S"
-    )
+    retry_horizon_s: float = Field(default=97200.0, ge=0, validation_alias="CTSYNC_RETRY_HORIZON_S")
     sink_timeout_s: float = Field(default=10.0, gt=0, validation_alias="CTSYNC_SINK_TIMEOUT_S")
     rate_limit: float | None = Field(default=None, gt=0, validation_alias="CTSYNC_RATE_LIMIT")
     inline_delivery: bool | None = Field(default=None, validation_alias="CTSYNC_INLINE_DELIVERY")
     allow_unverified: bool = Field(default=False, validation_alias="CTSYNC_ALLOW_UNVERIFIED")
     retention_days: float = Field(default=30.0, gt=0, validation_alias="CTSYNC_RETENTION_DAYS")
     batch_size: int = Field(default=100, ge=1, le=2500, validation_alias="CTSYNC_BATCH_SIZE")
-    drain_interval_s: float = Field(
-        default=1.0, gt=0, validation_alias="CTSYNC_DRAIN_INTERVAL_S"
-    )
-    inline_budget_s: float = Field(
-        default=2.0, gt=0, validation_alias="CTSYNC_INLINE_BUDGET_S"
-    )
+    drain_interval_s: float = Field(default=1.0, gt=0, validation_alias="CTSYNC_DRAIN_INTERVAL_S")
+    inline_budget_s: float = Field(default=2.0, gt=0, validation_alias="CTSYNC_INLINE_BUDGET_S")
     store_timeout_s: float = Field(default=5.0, gt=0, validation_alias="CTSYNC_STORE_TIMEOUT_S")
 
     sns_verify: bool = Field(default=False, validation_alias="CTSYNC_SNS_VERIFY")
@@ -123,9 +111,7 @@ class Settings(BaseSettings):
     @property
     def sender_check_configured(self) -> bool:
         return bool(
-            self.webhook_secret is not None
-            or self.sns_verify
-            or self.pubsub_audience is not None
+            self.webhook_secret is not None or self.sns_verify or self.pubsub_audience is not None
         )
 
     @property

@@ -1,0 +1,279 @@
+"""The outbox drainer: claim due messages, send them in batches, record what happened.
+
+Used by ``serve`` (a background task), ``worker`` (N concurrent loops),
+``drain`` and the cron route (once, within a time budget), and the webhook on a
+serverless platform (one short attempt on its way out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio.to_thread
+import structlog
+
+from ctsync import metrics
+from ctsync.delivery._retry import RetryPolicy
+from ctsync.errors import PermanentError, RetryableError
+from ctsync.sinks import Sink, chunk_batches, validate_message
+from ctsync.store import Conn, Store
+from ctsync.store._ops import Claimed, Outcome, claim, next_due, settle, take_tokens
+
+T = TypeVar("T")
+log = structlog.get_logger("ctsync.delivery")
+
+
+@dataclass(slots=True)
+class DrainReport:
+    """Counts of one drain run, by outcome."""
+
+    claimed: int = 0
+    delivered: int = 0
+    captured: int = 0
+    retried: int = 0
+    dead: int = 0
+    lease_lost: int = 0
+    batches: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: DrainReport) -> None:
+        for name in (
+            "claimed",
+            "delivered",
+            "captured",
+            "retried",
+            "dead",
+            "lease_lost",
+            "batches",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "claimed": self.claimed,
+            "delivered": self.delivered,
+            "captured": self.captured,
+            "retried": self.retried,
+            "dead": self.dead,
+            "leaseLost": self.lease_lost,
+            "batches": self.batches,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DrainerConfig:
+    """The delivery settings a drainer needs (from Settings)."""
+
+    lease_s: float = 30.0
+    batch_size: int = 100
+    rate_limit: float | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+class Drainer:
+    """Delivers due outbox messages to a sink; any number may share one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        sink: Sink,
+        config: DrainerConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._sink = sink
+        self._config = config
+        self._clock = clock
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._paused_until = 0.0
+        self._wake = asyncio.Event()
+
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    def notify(self) -> None:
+        """New messages were queued: wake the background loop now."""
+        self._wake.set()
+
+    async def drain_once(self, limit: int | None = None) -> DrainReport:
+        """Claim one batch of due messages and deliver it; an empty report when idle."""
+        report = DrainReport()
+        if self._clock() < self._paused_until:
+            return report
+        want = min(limit or self._config.batch_size, self._config.batch_size)
+        if self._config.rate_limit:
+            want = max(1, min(want, int(self._config.rate_limit)))
+        now = self._clock()
+        claimed = await self._db(
+            lambda c: claim(c, owner=self._owner, now=now, lease_s=self._config.lease_s, limit=want)
+        )
+        if not claimed:
+            return report
+        report.claimed = len(claimed)
+        await self._throttle(len(claimed))
+        outcomes = await self._deliver(claimed, report)
+        lost = await self._db(
+            lambda c: settle(c, owner=self._owner, now=self._clock(), outcomes=outcomes)
+        )
+        report.lease_lost = lost
+        self._count(outcomes, report)
+        return report
+
+    async def drain(
+        self, *, budget_s: float | None = None, max_batches: int | None = None
+    ) -> DrainReport:
+        """Deliver what is due until nothing is, the budget is spent, or max_batches ran."""
+        total = DrainReport()
+        deadline = None if budget_s is None else time.monotonic() + budget_s
+        batches = 0
+        while deadline is None or time.monotonic() < deadline:
+            report = await self.drain_once()
+            total.add(report)
+            batches += 1
+            if report.claimed == 0 or (max_batches is not None and batches >= max_batches):
+                break
+        return total
+
+    async def run(self, stop: asyncio.Event, *, idle_s: float = 1.0) -> None:
+        """Deliver until ``stop`` is set; sleep until woken or the next message is due."""
+        while not stop.is_set():
+            try:
+                report = await self.drain_once()
+            except Exception:  # the loop must outlive a store hiccup
+                log.exception("drain_failed", action="drain")
+                report = DrainReport()
+            if report.claimed:
+                continue
+            await self._idle(stop, idle_s)
+
+    async def _idle(self, stop: asyncio.Event, idle_s: float) -> None:
+        wait = idle_s
+        try:
+            due = await self._db(next_due)
+        except Exception:  # noqa: BLE001 - an unreachable store means: try again later
+            due = None
+        if due is not None:
+            wait = min(idle_s, max(0.0, due - self._clock()))
+        wait = max(wait, self._paused_until - self._clock(), 0.01)
+        self._wake.clear()
+        stopper = asyncio.ensure_future(stop.wait())
+        waker = asyncio.ensure_future(self._wake.wait())
+        await asyncio.wait({stopper, waker}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        waker.cancel()
+
+    async def _deliver(self, claimed: Sequence[Claimed], report: DrainReport) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        sendable: list[Claimed] = []
+        for item in claimed:
+            problem = validate_message(item.body)
+            if problem:
+                outcomes.append(Outcome(item.id, "dead", detail=f"invalid message: {problem}"))
+            else:
+                sendable.append(item)
+        bodies = [c.body for c in sendable]
+        for chunk in chunk_batches(bodies):
+            report.batches += 1
+            outcomes.extend(await self._send_chunk([sendable[i] for i in chunk]))
+        return outcomes
+
+    async def _send_chunk(self, items: Sequence[Claimed]) -> list[Outcome]:
+        started = time.perf_counter()
+        try:
+            result = await self._sink.send([c.body for c in items])
+        except RetryableError as exc:
+            return self._retry_all(items, exc, (time.perf_counter() - started) * 1000)
+        except PermanentError as exc:
+            if len(items) > 1 and exc.status_code not in {401, 403, 404}:
+                # One bad message must not sink its batch-mates: send each alone.
+                outcomes: list[Outcome] = []
+                for item in items:
+                    outcomes.extend(await self._send_chunk([item]))
+                return outcomes
+            detail = _detail(exc, exc.status_code, exc.response)
+            latency = (time.perf_counter() - started) * 1000
+            return [Outcome(c.id, "dead", exc.status_code, latency, detail) for c in items]
+        status = "captured" if result.captured else "delivered"
+        return [
+            Outcome(c.id, status, result.status_code, result.latency_ms, result.response)
+            for c in items
+        ]
+
+    def _retry_all(
+        self, items: Sequence[Claimed], exc: RetryableError, latency_ms: float
+    ) -> list[Outcome]:
+        now = self._clock()
+        if exc.status_code == 429:
+            self._paused_until = now + (exc.retry_after or self._config.policy.base_s)
+        detail = _detail(exc, exc.status_code, exc.response)
+        outcomes = []
+        for c in items:
+            decision = self._config.policy.decide(
+                failures=c.attempts + 1,
+                now=now,
+                deadline=c.deadline,
+                retry_after=exc.retry_after,
+            )
+            if decision.give_up:
+                outcomes.append(
+                    Outcome(
+                        c.id, "dead", exc.status_code, latency_ms, f"{detail}; {decision.reason}"
+                    )
+                )
+            else:
+                outcomes.append(
+                    Outcome(
+                        c.id,
+                        "retry",
+                        exc.status_code,
+                        latency_ms,
+                        detail,
+                        next_attempt_at=decision.at,
+                    )
+                )
+        return outcomes
+
+    async def _throttle(self, n: int) -> None:
+        rate = self._config.rate_limit
+        if not rate:
+            return
+        while True:
+            wait = await self._db(
+                lambda c: take_tokens(c, name="sink", rate=rate, want=n, now=self._clock())
+            )
+            if wait <= 0:
+                return
+            metrics.RATE_LIMITED.inc()
+            await asyncio.sleep(wait)
+
+    def _count(self, outcomes: Sequence[Outcome], report: DrainReport) -> None:
+        for o in outcomes:
+            if o.result == "retry":
+                report.retried += 1
+            elif o.result in {"delivered", "captured", "dead"}:
+                setattr(report, o.result, getattr(report, o.result) + 1)
+            metrics.MESSAGES.labels(status=o.result).inc()
+            if o.latency_ms is not None and o.result in {"delivered", "retry"}:
+                metrics.SEND_LATENCY.observe(o.latency_ms / 1000)
+        if report.dead:
+            log.warning("dead_lettered", action="deliver", count=report.dead)
+
+    async def _db(self, fn: Callable[[Conn], T]) -> T:
+        return await anyio.to_thread.run_sync(self._store.write, fn)
+
+
+def _detail(exc: Exception, status: int | None, response: str | None) -> str:
+    text = str(exc)
+    if response:
+        text = f"{text}: {response[:500]}"
+    return text if status is None or str(status) in text else f"HTTP {status}: {text}"

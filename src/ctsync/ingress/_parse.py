@@ -1,0 +1,174 @@
+"""Parse a commercetools payload (Platform format, or the seed's format) into a CtEvent.
+
+Everything a payload must have to be processed is checked here, so that a bad
+delivery is refused with a message that names the field, before it is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from ctsync.errors import InputError
+from ctsync.ingress._model import CtEvent
+
+_CHANGES = {"ResourceCreated", "ResourceUpdated", "ResourceDeleted"}
+_SEED_TYPES = {
+    "CustomerCreated": "CustomerCreated",
+    "CustomerUpdated": "CustomerUpdated",
+    "customer.created": "CustomerCreated",
+    "customer.updated": "CustomerUpdated",
+}
+_MAX_VERSION = 2**63 - 1
+
+
+def parse_ct_payload(data: Any, *, envelope: str = "direct") -> CtEvent:
+    """The CtEvent for one commercetools delivery payload; InputError when unusable."""
+    if not isinstance(data, dict):
+        msg = "a commercetools delivery must be a JSON object"
+        raise InputError(msg)
+    kind = data.get("notificationType")
+    if kind == "Message":
+        if "resource" not in data and "customer" in data:
+            return _seed(data, envelope)
+        return _message(data, envelope)
+    if kind in _CHANGES:
+        return _change(data, envelope)
+    if kind is None:
+        msg = "missing field 'notificationType' (Message, ResourceCreated, ...)"
+        raise InputError(msg)
+    msg = f"unknown notificationType {_short(kind)}"
+    raise InputError(msg)
+
+
+def _message(data: dict[str, Any], envelope: str) -> CtEvent:
+    type_id, resource_id = _resource(data)
+    message_id = _text(data, "id")
+    mtype = _text(data, "type")
+    project = _text(data, "projectKey")
+    included = "payloadNotIncluded" not in data
+    if included and mtype == "CustomerCreated":
+        _customer(data, "customer")
+    return CtEvent(
+        kind="message" if included else "change",
+        type=mtype,
+        project_key=project,
+        resource_type=type_id,
+        resource_id=resource_id,
+        resource_version=_version(data, "resourceVersion"),
+        message_id=message_id,
+        created_at=_opt_text(data, "createdAt"),
+        dedupe_key=f"msg:{project}:{message_id}",
+        payload=data,
+        sequence_number=_version(data, "sequenceNumber"),
+        payload_included=included,
+        envelope=envelope,
+    )
+
+
+def _change(data: dict[str, Any], envelope: str) -> CtEvent:
+    type_id, resource_id = _resource(data)
+    project = _text(data, "projectKey")
+    version = _version(data, "version")
+    kind = data["notificationType"]
+    key = version if version is not None else payload_hash(data)
+    return CtEvent(
+        kind="change",
+        type=kind,
+        project_key=project,
+        resource_type=type_id,
+        resource_id=resource_id,
+        resource_version=version,
+        message_id=None,
+        created_at=_opt_text(data, "modifiedAt"),
+        dedupe_key=f"chg:{project}:{type_id}:{resource_id}:{key}:{kind}",
+        payload=data,
+        payload_included=False,
+        envelope=envelope,
+    )
+
+
+def _seed(data: dict[str, Any], envelope: str) -> CtEvent:
+    """The proof of concept's format: notificationType Message, type, full ``customer``."""
+    raw_type = data.get("type")
+    mtype = _SEED_TYPES.get(raw_type) if isinstance(raw_type, str) else None
+    if mtype is None:
+        msg = (
+            f"a payload with 'customer' and no 'resource' must have type CustomerCreated or "
+            f"CustomerUpdated, not {_short(raw_type)}"
+        )
+        raise InputError(msg)
+    customer = _customer(data, "customer")
+    project = data.get("projectKey") if isinstance(data.get("projectKey"), str) else None
+    project = project or "default"
+    cid = _text(customer, "id", where="customer.")
+    version = _version(customer, "version", where="customer.")
+    key = f"v{version}" if version is not None else payload_hash(data)
+    return CtEvent(
+        kind="snapshot",
+        type=mtype,
+        project_key=project,
+        resource_type="customer",
+        resource_id=cid,
+        resource_version=version,
+        message_id=None,
+        created_at=_opt_text(customer, "lastModifiedAt") or _opt_text(data, "createdAt"),
+        dedupe_key=f"snap:{project}:{cid}:{key}",
+        payload=data,
+        envelope=envelope,
+    )
+
+
+def _resource(data: dict[str, Any]) -> tuple[str, str]:
+    res = data.get("resource")
+    if not isinstance(res, dict):
+        msg = "missing object 'resource' ({typeId, id})"
+        raise InputError(msg)
+    return _text(res, "typeId", where="resource."), _text(res, "id", where="resource.")
+
+
+def _customer(data: dict[str, Any], key: str) -> dict[str, Any]:
+    customer = data.get(key)
+    if not isinstance(customer, dict):
+        msg = f"missing object '{key}' (the full customer)"
+        raise InputError(msg)
+    email = customer.get("email")
+    if not isinstance(email, str) or not email.strip():
+        msg = f"'{key}.email' is missing or empty: the customer's email is its Segment userId"
+        raise InputError(msg)
+    return customer
+
+
+def _text(data: dict[str, Any], key: str, *, where: str = "") -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        msg = f"'{where}{key}' must be a non-empty string"
+        raise InputError(msg)
+    return value
+
+
+def _opt_text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _version(data: dict[str, Any], key: str, *, where: str = "") -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_VERSION:
+        msg = f"'{where}{key}' must be a non-negative integer"
+        raise InputError(msg)
+    return value
+
+
+def payload_hash(data: Any) -> str:
+    """A stable short hash of a JSON payload: the dedupe key of last resort."""
+    raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "h" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=True) if value is not None else "null"
+    return text if len(text) <= 60 else text[:57] + "..."

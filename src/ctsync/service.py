@@ -1,0 +1,78 @@
+"""The running pieces built from Settings, shared by the web app and the CLI.
+
+One place decides which store, sink and mapping a process uses, so `serve`,
+`worker`, `drain` and the Vercel function behave the same.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import anyio.to_thread
+
+from ctsync.config import Settings
+from ctsync.delivery import Drainer, drainer_config
+from ctsync.ingress._model import CtEvent
+from ctsync.mapping import MappingOptions
+from ctsync.pipeline import Planner, RecordResult, default_planner, record_event, record_rejected
+from ctsync.sinks import Sink, make_sink
+from ctsync.store import Store, open_store
+from ctsync.store._ops import purge
+
+__all__ = ["Runtime"]
+
+
+@dataclass
+class Runtime:
+    """Store, sink, drainer and mapping of one process."""
+
+    settings: Settings
+    store: Store
+    sink: Sink
+    drainer: Drainer
+    planner: Planner
+    started_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        sink: Sink | None = None,
+        migrate: bool = True,
+    ) -> Runtime:
+        """Open the configured store (applying migrations) and sink."""
+        store = store or open_store(settings.database_url, timeout=settings.store_timeout_s)
+        if migrate:
+            store.migrate()
+        sink = sink or make_sink(settings)
+        drainer = Drainer(store, sink, drainer_config(settings))
+        return cls(settings, store, sink, drainer, default_planner(MappingOptions()))
+
+    async def record(self, event: CtEvent) -> RecordResult:
+        """Store one event durably, with its messages; returns what to tell the sender."""
+        now = time.time()
+        horizon = self.settings.retry_horizon_s
+        return await anyio.to_thread.run_sync(
+            self.store.write,
+            lambda c: record_event(c, event, planner=self.planner, now=now, horizon_s=horizon),
+        )
+
+    async def reject(self, event: CtEvent, reason: str) -> RecordResult:
+        """Keep a delivery that can never be processed, with its reason."""
+        now = time.time()
+        return await anyio.to_thread.run_sync(
+            self.store.write, lambda c: record_rejected(c, event, reason=reason, now=now)
+        )
+
+    def purge_expired(self) -> dict[str, int]:
+        """Remove personal data past CTSYNC_RETENTION_DAYS (dead letters stay)."""
+        before = time.time() - self.settings.retention_days * 86400
+        return self.store.write(lambda c: purge(c, before=before))
+
+    async def aclose(self) -> None:
+        """Close the sink and the store."""
+        await self.sink.aclose()
+        self.store.close()

@@ -1,0 +1,127 @@
+"""The shared store: PostgreSQL through a psycopg 3 connection pool.
+
+Any number of web replicas and workers use one database; claims take rows with
+``FOR UPDATE SKIP LOCKED`` and migrations run under an advisory lock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+from psycopg.rows import dict_row
+
+from ctsync.errors import StoreError, StoreUnavailable
+from ctsync.store._base import Conn, Row
+from ctsync.store._queries import Dialect, migrations, queries
+
+T = TypeVar("T")
+_MIGRATION_LOCK = 0x63747379  # "ctsy": one advisory lock id for ctsync's migrations
+
+
+def postgres_conninfo(url: str) -> str:
+    """Accept ``postgres://``, ``postgresql://`` and SQLAlchemy's ``postgresql+driver://``."""
+    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
+
+
+def _display(url: str) -> str:
+    """The URL without its password, for logs and ``check``."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+class _PgConn:
+    dialect: Dialect = "postgres"
+
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        self._conn = conn
+        self._sql = queries("postgres")
+
+    def one(self, query: str, **params: Any) -> Row | None:
+        return self._conn.execute(self._sql[query], params).fetchone()
+
+    def all(self, query: str, **params: Any) -> list[Row]:
+        return self._conn.execute(self._sql[query], params).fetchall()
+
+    def run(self, query: str, **params: Any) -> int:
+        return self._conn.execute(self._sql[query], params).rowcount
+
+    def many(self, query: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        with self._conn.cursor() as cur:
+            cur.executemany(self._sql[query], rows)
+            return cur.rowcount
+
+
+class PostgresStore:
+    """The PostgreSQL ``Store``."""
+
+    dialect: Dialect = "postgres"
+
+    def __init__(self, url: str, *, timeout: float = 5.0, max_size: int = 10) -> None:
+        self.url_for_display = _display(url)
+        self._timeout = timeout
+        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Row]] = (
+            psycopg_pool.ConnectionPool(
+                postgres_conninfo(url),
+                min_size=1,
+                max_size=max_size,
+                timeout=timeout,
+                open=False,
+                kwargs={"row_factory": dict_row, "connect_timeout": max(1, int(timeout))},
+                connection_class=psycopg.Connection[Row],
+                check=psycopg_pool.ConnectionPool.check_connection,
+                name="ctsync",
+            )
+        )
+        try:
+            self._pool.open(wait=False)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot open PostgreSQL pool: {exc}") from exc
+
+    def write(self, fn: Callable[[Conn], T]) -> T:
+        return self._transaction(fn)
+
+    def read(self, fn: Callable[[Conn], T]) -> T:
+        return self._transaction(fn)
+
+    def migrate(self) -> list[int]:
+        return self.write(_apply_migrations)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _transaction(self, fn: Callable[[Conn], T]) -> T:
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                return fn(_PgConn(conn))
+        except psycopg_pool.PoolTimeout as exc:
+            msg = f"PostgreSQL did not answer within {self._timeout:g} s"
+            raise StoreUnavailable(msg) from exc
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {_first_line(exc)}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL statement failed: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _apply_migrations(conn: Conn) -> list[int]:
+    raw: psycopg.Connection[Row] = conn._conn  # type: ignore[attr-defined]  # noqa: SLF001
+    raw.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+    raw.execute(
+        "CREATE TABLE IF NOT EXISTS ctsync_migrations"
+        " (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())"
+    )
+    done = {r["version"] for r in raw.execute("SELECT version FROM ctsync_migrations")}
+    applied = []
+    for version, script in migrations("postgres"):
+        if version in done:
+            continue
+        raw.execute(script.encode())
+        raw.execute("INSERT INTO ctsync_migrations (version) VALUES (%s)", (version,))
+        applied.append(version)
+    return applied

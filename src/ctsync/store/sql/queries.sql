@@ -1,0 +1,196 @@
+-- Every SQL statement ctsync runs, as named blocks (procrastinate's format).
+-- Parameters are written :name; the PostgreSQL connector rewrites them.
+-- A block named `name@sqlite` or `name@postgres` replaces `name` for that dialect.
+
+-- insert_event --
+INSERT INTO events (dedupe_key, received_at, envelope, kind, type, project_key,
+                    resource_type, resource_id, resource_version, message_id,
+                    created_at, status, reason, user_id, payload)
+VALUES (:dedupe_key, :received_at, :envelope, :kind, :type, :project_key,
+        :resource_type, :resource_id, :resource_version, :message_id,
+        :created_at, :status, :reason, :user_id, :payload)
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING id
+
+-- event_by_dedupe_key --
+SELECT id, status, reason, user_id FROM events WHERE dedupe_key = :dedupe_key
+
+-- set_event_status --
+UPDATE events SET status = :status, reason = :reason, user_id = COALESCE(:user_id, user_id)
+WHERE id = :id AND status = :expected
+
+-- waiting_events --
+SELECT id, kind, type, project_key, resource_type, resource_id, resource_version,
+       message_id, created_at, dedupe_key, envelope, payload
+FROM events
+WHERE project_key = :project_key AND resource_id = :resource_id AND status = 'waiting'
+ORDER BY resource_version, id
+
+-- failed_events --
+SELECT id, kind, type, project_key, resource_type, resource_id, resource_version,
+       message_id, created_at, dedupe_key, envelope, payload
+FROM events
+WHERE status IN ('failed', 'waiting') AND payload IS NOT NULL
+  AND (CAST(:event_id AS BIGINT) IS NULL OR id = :event_id)
+ORDER BY id
+LIMIT :limit
+
+-- lock_identity --
+INSERT INTO identities (project_key, customer_id, user_id, state, updated_at)
+VALUES (:project_key, :customer_id, NULL, NULL, :now)
+ON CONFLICT (project_key, customer_id) DO NOTHING
+
+-- get_identity --
+SELECT user_id, state FROM identities
+WHERE project_key = :project_key AND customer_id = :customer_id
+FOR UPDATE
+
+-- get_identity@sqlite --
+SELECT user_id, state FROM identities
+WHERE project_key = :project_key AND customer_id = :customer_id
+
+-- put_identity --
+UPDATE identities SET user_id = :user_id, state = :state, deleted = :deleted,
+                      updated_at = :now
+WHERE project_key = :project_key AND customer_id = :customer_id
+
+-- insert_message --
+INSERT INTO outbox (event_id, message_id, order_key, type, user_id, body, status,
+                    attempts, created_at, deadline, next_attempt_at)
+VALUES (:event_id, :message_id, :order_key, :type, :user_id, :body, 'pending',
+        0, :now, :deadline, :now)
+ON CONFLICT (message_id) DO NOTHING
+
+-- claim --
+WITH candidates AS (
+    SELECT o.id FROM outbox o
+    WHERE o.status = 'pending' AND o.next_attempt_at <= :now
+      AND (o.lease_until IS NULL OR o.lease_until < :now)
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox p
+          WHERE p.order_key = o.order_key AND p.status = 'pending' AND p.id < o.id)
+    ORDER BY o.next_attempt_at, o.id
+    LIMIT :limit
+    FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE outbox SET lease_owner = :owner, lease_until = :lease_until
+FROM candidates WHERE outbox.id = candidates.id
+RETURNING outbox.id, outbox.message_id, outbox.type, outbox.user_id, outbox.body,
+          outbox.attempts, outbox.created_at, outbox.deadline, outbox.event_id
+
+-- claim@sqlite --
+UPDATE outbox SET lease_owner = :owner, lease_until = :lease_until
+WHERE id IN (
+    SELECT o.id FROM outbox o
+    WHERE o.status = 'pending' AND o.next_attempt_at <= :now
+      AND (o.lease_until IS NULL OR o.lease_until < :now)
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox p
+          WHERE p.order_key = o.order_key AND p.status = 'pending' AND p.id < o.id)
+    ORDER BY o.next_attempt_at, o.id
+    LIMIT :limit)
+RETURNING id, message_id, type, user_id, body, attempts, created_at, deadline, event_id
+
+-- finish_message --
+UPDATE outbox SET status = :status, attempts = attempts + 1, finished_at = :now,
+                  last_error = :error, lease_owner = NULL, lease_until = NULL
+WHERE id = :id AND status = 'pending' AND lease_owner = :owner
+
+-- reschedule_message --
+UPDATE outbox SET attempts = attempts + 1, next_attempt_at = :next_attempt_at,
+                  last_error = :error, lease_owner = NULL, lease_until = NULL
+WHERE id = :id AND status = 'pending' AND lease_owner = :owner
+
+-- release_message --
+UPDATE outbox SET lease_owner = NULL, lease_until = NULL
+WHERE id = :id AND status = 'pending' AND lease_owner = :owner
+
+-- insert_attempt --
+INSERT INTO attempts (outbox_id, at, outcome, status_code, latency_ms, detail)
+VALUES (:outbox_id, :at, :outcome, :status_code, :latency_ms, :detail)
+
+-- replay_message --
+UPDATE outbox SET status = 'pending', next_attempt_at = :now, deadline = :deadline,
+                  finished_at = NULL, lease_owner = NULL, lease_until = NULL
+WHERE id = :id AND status = 'dead'
+
+-- discard_message --
+UPDATE outbox SET status = 'discarded', finished_at = :now WHERE id = :id AND status = 'dead'
+
+-- dead_ids --
+SELECT id FROM outbox WHERE status = 'dead' ORDER BY id
+
+-- list_messages --
+SELECT id, event_id, message_id, type, user_id, body, status, attempts, created_at,
+       next_attempt_at, last_error, finished_at
+FROM outbox
+WHERE (CAST(:status AS TEXT) IS NULL OR status = :status)
+ORDER BY id DESC
+LIMIT :limit
+
+-- messages_of_event --
+SELECT id, message_id, type, user_id, body, status, attempts, created_at,
+       next_attempt_at, last_error, finished_at
+FROM outbox WHERE event_id = :event_id ORDER BY id
+
+-- attempts_of_message --
+SELECT at, outcome, status_code, latency_ms, detail FROM attempts
+WHERE outbox_id = :outbox_id ORDER BY id
+
+-- list_events --
+SELECT id, dedupe_key, received_at, envelope, kind, type, project_key, resource_type,
+       resource_id, resource_version, message_id, created_at, status, reason, user_id
+FROM events
+WHERE (CAST(:status AS TEXT) IS NULL OR status = :status)
+  AND (CAST(:resource_id AS TEXT) IS NULL OR resource_id = :resource_id)
+  AND (CAST(:user_id AS TEXT) IS NULL OR user_id = :user_id)
+ORDER BY id DESC
+LIMIT :limit
+
+-- get_event --
+SELECT id, dedupe_key, received_at, envelope, kind, type, project_key, resource_type,
+       resource_id, resource_version, message_id, created_at, status, reason, user_id,
+       payload
+FROM events WHERE id = :id
+
+-- counts --
+SELECT status, COUNT(*) AS n FROM outbox GROUP BY status
+
+-- event_counts --
+SELECT status, COUNT(*) AS n FROM events GROUP BY status
+
+-- next_due --
+SELECT MIN(next_attempt_at) AS due FROM outbox WHERE status = 'pending'
+
+-- get_rate --
+SELECT tokens, updated_at FROM rate_limits WHERE name = :name FOR UPDATE
+
+-- get_rate@sqlite --
+SELECT tokens, updated_at FROM rate_limits WHERE name = :name
+
+-- put_rate --
+INSERT INTO rate_limits (name, tokens, updated_at) VALUES (:name, :tokens, :now)
+ON CONFLICT (name) DO UPDATE SET tokens = :tokens, updated_at = :now
+
+-- purge_attempts --
+DELETE FROM attempts WHERE at < :before
+  AND outbox_id IN (SELECT id FROM outbox WHERE status IN ('delivered', 'captured', 'discarded'))
+
+-- purge_messages --
+DELETE FROM outbox WHERE finished_at < :before AND status IN ('delivered', 'captured', 'discarded')
+
+-- purge_payloads --
+UPDATE events SET payload = NULL
+WHERE received_at < :before AND payload IS NOT NULL
+  AND status NOT IN ('waiting', 'failed')
+  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.event_id = events.id)
+
+-- purge_deleted_identities --
+DELETE FROM identities
+WHERE deleted = 1
+  AND NOT EXISTS (SELECT 1 FROM outbox o
+                  WHERE o.order_key = identities.project_key || ':' || identities.customer_id
+                    AND o.status IN ('pending', 'dead'))
+
+-- ping --
+SELECT 1 AS ok

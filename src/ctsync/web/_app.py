@@ -1,0 +1,122 @@
+"""The ASGI app: webhook, cron drain, health, readiness, metrics, admin API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ctsync import __version__
+from ctsync.config import Settings
+from ctsync.errors import InputError, StoreError, StoreUnavailable
+from ctsync.service import Runtime
+from ctsync.web._admin import router as admin_router
+from ctsync.web._webhook import router as webhook_router
+
+log = structlog.get_logger("ctsync.web")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    exposed: bool | None = None,
+    runtime: Runtime | None = None,
+    background_drainer: bool | None = None,
+) -> FastAPI:
+    """Build the app. ``exposed``: reachable beyond loopback (secure-by-default checks).
+
+    The drainer runs as a background task unless the platform freezes the process
+    between requests (Vercel, CTSYNC_INLINE_DELIVERY), where the webhook and the
+    cron route deliver instead.
+    """
+    settings = settings or Settings()
+    exposed = settings.vercel if exposed is None else exposed
+    run_drainer = (not settings.serverless) if background_drainer is None else background_drainer
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime.open(settings)
+        app.state.runtime = rt
+        stop = asyncio.Event()
+        task = asyncio.create_task(rt.drainer.run(stop)) if run_drainer else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            if runtime is None:
+                await rt.aclose()
+
+    app = FastAPI(
+        title="ctsync",
+        version=__version__,
+        lifespan=lifespan,
+        description="commercetools -> Segment, durably.",
+    )
+    app.state.settings = settings
+    app.state.exposed = exposed
+    _install_error_handlers(app)
+    app.include_router(webhook_router)
+    app.include_router(admin_router)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InputError)
+    async def _input_error(request: Request, exc: InputError) -> Response:
+        del request
+        return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(request: Request, exc: StoreUnavailable) -> Response:
+        del request
+        log.warning("store_unavailable", action="store", error=str(exc))
+        return JSONResponse(
+            {"error": f"the event could not be stored, try again: {exc}"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(StoreError)
+    async def _store_error(request: Request, exc: StoreError) -> Response:
+        return await _store_down(request, StoreUnavailable(str(exc)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        del request
+        return JSONResponse(
+            {"error": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        del request
+        first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse(
+            {"error": f"{where}: {first.get('msg', 'invalid request')}"}, status_code=400
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        error_id = uuid.uuid4().hex[:12]
+        log.error(
+            "unhandled_error",
+            action="request",
+            path=request.url.path,
+            error_id=error_id,
+            error_type=type(exc).__name__,
+            exc_info=exc,
+        )
+        return JSONResponse({"error": "internal error", "errorId": error_id}, status_code=500)

@@ -1,0 +1,248 @@
+"""The delivery routes: the webhook, the cron drain, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any
+
+import anyio.to_thread
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from ctsync import metrics
+from ctsync.errors import InputError, PayloadTooLarge, UnsupportedMediaType
+from ctsync.ingress import (
+    MAX_BODY_BYTES,
+    UNVERIFIED_HINT,
+    CtEvent,
+    Item,
+    check_sender,
+    decode_json,
+    inflate,
+    parse_ct_payload,
+    unwrap,
+)
+from ctsync.ingress._parse import payload_hash
+from ctsync.pipeline import RecordResult
+from ctsync.service import Runtime
+from ctsync.store._ops import counts
+
+router = APIRouter()
+log = structlog.get_logger("ctsync.webhook")
+
+_JSON_TYPES = {
+    "application/json",
+    "text/plain",
+    "application/cloudevents+json",
+    "application/cloudevents-batch+json",
+    "application/octet-stream",
+    "",
+}
+_DELIVERY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "A commercetools delivery (Platform format) or a cloud "
+                    "envelope around one",
+                    "properties": {"notificationType": {"type": "string"}},
+                },
+            },
+        },
+    },
+    "responses": {
+        "200": {"description": "Recorded (status accepted, duplicate, ignored, ...)"},
+        "400": {"description": "Malformed delivery"},
+        "401": {"description": "Sender not verified"},
+        "413": {"description": "Body over 1 MiB"},
+        "415": {"description": "Unsupported content type"},
+        "503": {"description": "The store is unavailable; retry"},
+    },
+}
+
+
+def _runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+@router.post("/api/webhook", openapi_extra=_DELIVERY_BODY)
+async def webhook(request: Request) -> Response:
+    """Receive one commercetools delivery (or a batch envelope of them)."""
+    started = time.perf_counter()
+    response = await _handle_delivery(request)
+    metrics.REQUESTS.labels(code=str(response.status_code)).inc()
+    metrics.WEBHOOK_LATENCY.observe(time.perf_counter() - started)
+    return response
+
+
+async def _handle_delivery(request: Request) -> Response:
+    rt = _runtime(request)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    check_sender(
+        rt.settings,
+        exposed=request.app.state.exposed,
+        headers=headers,
+        query=dict(request.query_params),
+    )
+    _check_content_type(headers.get("content-type", ""))
+    raw = inflate(await _read_body(request), headers.get("content-encoding"))
+    unwrapped = unwrap(decode_json(raw), headers)
+    if unwrapped.reply is not None:
+        return JSONResponse(unwrapped.reply, headers=unwrapped.reply_headers)
+    results = [await _record_item(rt, item, cloud=unwrapped.cloud) for item in unwrapped.items]
+    if rt.settings.serverless and any(r.status == "accepted" for r in results):
+        await _deliver_inline(rt)
+    elif any(r.status == "accepted" for r in results):
+        rt.drainer.notify()
+    if unwrapped.batch:
+        return JSONResponse({"status": "batch", "results": [r.to_json() for r in results]})
+    return JSONResponse(results[0].to_json())
+
+
+async def _record_item(rt: Runtime, item: Item, *, cloud: bool) -> RecordResult:
+    try:
+        if item.error:
+            raise InputError(item.error)
+        event = parse_ct_payload(item.payload, envelope=item.envelope)
+    except InputError as exc:
+        if not cloud:
+            raise
+        result = await rt.reject(_unparseable(item), str(exc))
+    else:
+        result = await rt.record(event)
+    metrics.EVENTS.labels(status=result.status, envelope=item.envelope).inc()
+    log.info(
+        "recorded",
+        action="webhook",
+        status=result.status,
+        envelope=item.envelope,
+        event_id=result.event_id,
+        messages=len(result.message_ids),
+    )
+    return result
+
+
+def _unparseable(item: Item) -> CtEvent:
+    """A stand-in event that keeps an unusable cloud delivery visible, with its payload."""
+    key = item.delivery_id or payload_hash(item.payload)
+    payload = item.payload if isinstance(item.payload, dict) else {"raw": item.payload}
+    return CtEvent(
+        kind="message",
+        type="Unparseable",
+        project_key="-",
+        resource_type="-",
+        resource_id="-",
+        resource_version=None,
+        message_id=None,
+        created_at=None,
+        dedupe_key=f"rej:{item.envelope}:{key}",
+        payload=payload,
+        envelope=item.envelope,
+    )
+
+
+async def _deliver_inline(rt: Runtime) -> None:
+    """On a frozen-between-requests platform, deliver now, within a short budget."""
+    try:
+        await rt.drainer.drain(budget_s=rt.settings.inline_budget_s, max_batches=1)
+    except Exception:  # the event is stored; the cron drain delivers it later
+        log.exception("inline_delivery_failed", action="deliver")
+
+
+def _check_content_type(value: str) -> None:
+    media = value.split(";", 1)[0].strip().lower()
+    if media not in _JSON_TYPES and not media.endswith("+json"):
+        msg = f"unsupported content type {media!r}: send application/json"
+        raise UnsupportedMediaType(msg)
+
+
+async def _read_body(request: Request) -> bytes:
+    """The raw body, refusing more than 1 MiB without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            too_big = int(declared) > MAX_BODY_BYTES
+        except ValueError:
+            raise InputError("invalid Content-Length header") from None
+        if too_big:
+            raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.api_route("/api/cron/drain", methods=["GET", "POST"])
+async def cron_drain(request: Request) -> Response:
+    """Deliver what is due within the time budget (Vercel Cron calls it with GET)."""
+    rt = _runtime(request)
+    secret = rt.settings.cron_secret
+    if secret is not None:
+        given = request.headers.get("authorization", "")
+        expected = f"Bearer {secret.get_secret_value()}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return JSONResponse(
+                {"error": "missing or wrong CRON_SECRET bearer token"}, status_code=401
+            )
+    budget = max(1.0, rt.settings.inline_budget_s * 5)
+    report = await rt.drainer.drain(budget_s=budget)
+    return JSONResponse({"status": "drained", **report.to_json()})
+
+
+@router.get("/api/health")
+async def health() -> dict[str, str]:
+    """Liveness: the process answers (no I/O)."""
+    return {"status": "ok"}
+
+
+@router.get("/api/ready")
+async def ready(request: Request) -> Response:
+    """Readiness: the store answers a query and the sink endpoint answers HTTP."""
+    rt = _runtime(request)
+    problems: dict[str, Any] = {}
+    try:
+        await anyio.to_thread.run_sync(rt.store.read, lambda c: c.one("ping"))
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        problems["store"] = str(exc)
+    try:
+        await rt.sink.probe()
+    except Exception as exc:  # noqa: BLE001
+        problems["sink"] = str(exc)
+    if (
+        request.app.state.exposed
+        and not rt.settings.sender_check_configured
+        and not rt.settings.allow_unverified
+    ):
+        problems["senderCheck"] = UNVERIFIED_HINT
+    body = {
+        "status": "ready" if not problems else "not ready",
+        "store": rt.store.dialect,
+        "sink": rt.sink.name,
+        "captureMode": rt.settings.capture_mode,
+        **({"problems": problems} if problems else {}),
+    }
+    return JSONResponse(body, status_code=503 if problems else 200)
+
+
+@router.get("/metrics")
+async def prometheus_metrics(request: Request) -> Response:
+    """Prometheus text format; outbox gauges are read from the store."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
+
+    rt = _runtime(request)
+    try:
+        current = await anyio.to_thread.run_sync(rt.store.read, counts)
+    except Exception:  # noqa: BLE001 - metrics still answer when the store does not
+        current = {"messages": {}}
+    for status, n in current["messages"].items():
+        metrics.OUTBOX.labels(status=status).set(n)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
