@@ -1,0 +1,132 @@
+"""The store on SQLite and PostgreSQL: recording, claiming, leases, replay, purge."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ctsync.ingress import parse_ct_payload
+from ctsync.pipeline import default_planner, record_event
+from ctsync.store import Store, open_store
+from ctsync.store._ops import Outcome, claim, counts, list_messages, purge, replay, settle
+from tests import payloads
+
+PLANNER = default_planner()
+HORIZON = 3600.0
+
+
+def record(store: Store, payload: dict, now: float | None = None):
+    event = parse_ct_payload(payload)
+    at = time.time() if now is None else now
+    return store.write(lambda c: record_event(c, event, planner=PLANNER, now=at,
+                                              horizon_s=HORIZON))
+
+
+def test_migrations_are_idempotent_and_safe_in_parallel(db_url: str) -> None:
+    stores = [open_store(db_url) for _ in range(4)]
+    results: list[list[int]] = []
+    threads = [threading.Thread(target=lambda s=s: results.append(s.migrate())) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [[], [], [], []]  # the fixture migrated already; nobody re-applies
+    for s in stores:
+        s.close()
+
+
+def test_a_redelivered_message_is_recorded_once_and_queues_nothing_new(store: Store) -> None:
+    payload = payloads.created()
+    first = record(store, payload)
+    second = record(store, payload)
+    assert first.status == "accepted"
+    assert len(first.message_ids) == 1
+    assert second.status == "duplicate"
+    assert second.event_id == first.event_id
+    assert second.message_ids == ()
+    assert len(store.read(lambda c: list_messages(c))) == 1
+
+
+def test_claims_never_hand_one_message_to_two_drainers(store: Store) -> None:
+    for i in range(20):
+        record(store, payloads.created(f"c-{i}"))
+    now = time.time()
+    a = store.write(lambda c: claim(c, owner="a", now=now, lease_s=30, limit=15))
+    b = store.write(lambda c: claim(c, owner="b", now=now, lease_s=30, limit=15))
+    assert len(a) == 15
+    assert len(b) == 5
+    assert not {m.id for m in a} & {m.id for m in b}
+
+
+def test_an_expired_lease_is_claimed_again_with_the_same_message_id(store: Store) -> None:
+    record(store, payloads.created())
+    now = time.time()
+    first = store.write(lambda c: claim(c, owner="dead-worker", now=now, lease_s=5, limit=10))
+    assert store.write(lambda c: claim(c, owner="b", now=now + 1, lease_s=5, limit=10)) == []
+    again = store.write(lambda c: claim(c, owner="b", now=now + 6, lease_s=5, limit=10))
+    assert [m.message_id for m in again] == [m.message_id for m in first]
+    # the dead worker's late report no longer counts: its lease is gone
+    lost = store.write(lambda c: settle(c, owner="dead-worker", now=now + 7,
+                                        outcomes=[Outcome(first[0].id, "delivered", 200)]))
+    assert lost == 1
+
+
+def test_messages_of_one_customer_go_out_in_order(store: Store) -> None:
+    record(store, payloads.created("c-1", version=1))
+    record(store, payloads.first_name_set("c-1", version=2))
+    record(store, payloads.created("c-2", version=1, email="max@example.com"))
+    now = time.time()
+    batch = store.write(lambda c: claim(c, owner="a", now=now, lease_s=30, limit=10))
+    # c-1's second message waits for its first; c-2 goes alongside
+    assert sorted(m.user_id for m in batch) == ["jane.doe@example.com", "max@example.com"]
+    assert [m.body["traits"].get("firstName") for m in batch] == ["Jane", "Jane"]
+    store.write(lambda c: settle(c, owner="a", now=now, outcomes=[
+        Outcome(m.id, "delivered", 200) for m in batch]))
+    nxt = store.write(lambda c: claim(c, owner="a", now=now, lease_s=30, limit=10))
+    assert [m.body["traits"].get("firstName") for m in nxt] == ["Janet"]
+
+
+def test_dead_letters_replay_with_their_original_message_id(store: Store) -> None:
+    record(store, payloads.created())
+    now = time.time()
+    [m] = store.write(lambda c: claim(c, owner="a", now=now, lease_s=30, limit=10))
+    store.write(lambda c: settle(c, owner="a", now=now, outcomes=[
+        Outcome(m.id, "dead", 400, 3.0, "HTTP 400: bad")]))
+    dead = store.read(lambda c: list_messages(c, status="dead"))
+    assert [d["last_error"] for d in dead] == ["HTTP 400: bad"]
+    assert store.write(lambda c: replay(c, ids=None, now=now, horizon_s=HORIZON)) == 1
+    assert store.write(lambda c: replay(c, ids=None, now=now, horizon_s=HORIZON)) == 0
+    [again] = store.write(lambda c: claim(c, owner="b", now=now, lease_s=30, limit=10))
+    assert again.message_id == m.message_id
+
+
+def test_an_older_update_of_the_same_trait_is_stale(store: Store) -> None:
+    record(store, payloads.created(version=1))
+    newer = record(store, payloads.first_name_set(version=6, name="Newer"))
+    older = record(store, payloads.first_name_set(version=5, name="Older"))
+    assert newer.status == "accepted"
+    assert older.status == "stale"
+    assert older.message_ids == ()
+
+
+def test_a_delta_before_any_snapshot_waits_then_goes_out(store: Store) -> None:
+    waiting = record(store, payloads.first_name_set("c-9", version=2, name="Late"))
+    assert waiting.status == "waiting"
+    record(store, payloads.created("c-9", version=1))
+    firsts = [m["body"]["traits"].get("firstName")
+              for m in store.read(lambda c: list_messages(c))]
+    assert "Late" in firsts
+    assert store.read(counts)["events"].get("waiting", 0) == 0
+
+
+def test_purge_removes_old_delivered_data_but_keeps_dead_letters(store: Store) -> None:
+    old = time.time() - 40 * 86400
+    record(store, payloads.created("c-1"), now=old)
+    record(store, payloads.created("c-2"), now=old)
+    batch = store.write(lambda c: claim(c, owner="a", now=old, lease_s=30, limit=10))
+    store.write(lambda c: settle(c, owner="a", now=old, outcomes=[
+        Outcome(batch[0].id, "delivered", 200), Outcome(batch[1].id, "dead", 400)]))
+    removed = store.write(lambda c: purge(c, before=time.time() - 30 * 86400))
+    assert removed["messages"] == 1
+    left = store.read(lambda c: list_messages(c))
+    assert [m["status"] for m in left] == ["dead"]
