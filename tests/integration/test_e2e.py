@@ -1,0 +1,300 @@
+"""End to end: the real app under uvicorn on loopback, delivering to our fake Segment."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from ctsync.config import Settings
+from ctsync.store import open_store
+from ctsync.web import create_app
+from tests import payloads
+from tests.fakes.segment import Answer, FakeSegment
+from tests.helpers import ThreadServer, postgres_database, wait_for
+
+FAST_RETRY = {"CTSYNC_RETRY_BASE_S": "0.02", "CTSYNC_RETRY_CAP_S": "0.2",
+              "CTSYNC_DRAIN_INTERVAL_S": "0.05"}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSegment]:
+    with FakeSegment() as f:
+        yield f
+
+
+AppFactory = Callable[..., ThreadServer]
+
+
+@pytest.fixture
+def serve(db_url: str, fake: FakeSegment) -> Iterator[AppFactory]:
+    """Start the real app with settings on top of: this store, the fake's endpoint and key."""
+    servers: list[ThreadServer] = []
+
+    def start(*, exposed: bool = False, **env: Any) -> ThreadServer:
+        values = {"DATABASE_URL": db_url, "SEGMENT_ENDPOINT": fake.url,
+                  "SEGMENT_WRITE_KEY": fake.write_key, **FAST_RETRY, **env}
+        values = {k: v for k, v in values.items() if v is not None}
+        settings = Settings(**values)
+        server = ThreadServer(create_app(settings, exposed=exposed)).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.__exit__(None, None, None)
+
+
+def post(server: ThreadServer, body: Any, **kw: Any) -> httpx.Response:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"content-type": "application/json", **kw.pop("headers", {})}
+    return httpx.post(f"{server.url}/api/webhook", content=content, headers=headers,
+                      timeout=10, **kw)
+
+
+def admin(server: ThreadServer, path: str) -> Any:
+    return httpx.get(f"{server.url}/api/admin/{path}", timeout=10).json()
+
+
+def test_a_customer_created_reaches_segment_as_identify(serve: AppFactory,
+                                                        fake: FakeSegment) -> None:
+    server = serve()
+    r = post(server, payloads.created(email="  Jane.Doe@Example.COM "))
+    assert r.status_code == 200
+    assert r.json()["status"] == "accepted"
+    fake.wait_for(lambda: len(fake.messages) == 1)
+    [msg] = fake.messages
+    assert msg["type"] == "identify"
+    assert msg["userId"] == "jane.doe@example.com"
+    assert msg["traits"]["name"] == "Jane Doe"
+    assert msg["traits"]["address"] == {"street": "Hauptstr. 5", "city": "Berlin",
+                                        "postalCode": "10115", "country": "DE"}
+    assert msg["messageId"] == r.json()["messageIds"][0]
+    assert fake.silently_dropped() == []
+
+
+def test_a_redelivered_message_sends_nothing_new(serve: AppFactory, fake: FakeSegment) -> None:
+    server = serve()
+    payload = payloads.created()
+    assert post(server, payload).json()["status"] == "accepted"
+    fake.wait_for(lambda: len(fake.messages) == 1)
+    again = post(server, payload)
+    assert again.status_code == 200
+    assert again.json()["status"] == "duplicate"
+    post(server, payloads.created("c-2", email="other@example.com"))
+    fake.wait_for(lambda: len(fake.messages) == 2)
+    assert len(set(fake.message_ids())) == 2
+
+
+def test_a_segment_outage_loses_nothing(serve: AppFactory, fake: FakeSegment) -> None:
+    server = serve()
+    fake.down()
+    for i in range(30):
+        assert post(server, payloads.created(f"c-{i}", email=f"u{i}@example.com")).status_code \
+            == 200
+    fake.wait_for(lambda: fake.stats()["by_status"].get("503", 0) >= 2)
+    assert fake.messages == []
+    fake.up()
+    fake.wait_for(lambda: len(set(fake.message_ids())) == 30, timeout=20)
+    wait_for(lambda: admin(server, "stats")["messages"] == {"delivered": 30},
+             what="every message settled as delivered")
+
+
+def test_5xx_and_429_are_retried_honouring_retry_after(serve: AppFactory,
+                                                       fake: FakeSegment) -> None:
+    server = serve()
+    fake.script([500, Answer(429, retry_after=0.3), 502])
+    r = post(server, payloads.created())
+    fake.wait_for(lambda: len(fake.messages) == 1, timeout=15)
+    event = admin(server, f"events/{r.json()['eventId']}")
+    [message] = event["messages"]
+    codes = [a["status_code"] for a in message["attempts_log"]]
+    assert codes == [500, 429, 502, 200]
+    assert message["status"] == "delivered"
+    requests = fake.requests
+    # the retry after the 429 came no sooner than its Retry-After
+    assert requests[2].at - requests[1].at >= 0.29
+
+
+def test_a_rejected_batch_becomes_dead_letters_with_the_response_then_replays(
+    serve: AppFactory, fake: FakeSegment
+) -> None:
+    server = serve()
+    fake.script([400])
+    post(server, payloads.created())
+    wait_for(lambda: admin(server, "messages?status=dead")["messages"], what="dead letter")
+    [dead] = admin(server, "messages?status=dead")["messages"]
+    assert "400" in dead["last_error"]
+    r = httpx.post(f"{server.url}/api/admin/replay", json={"all": True}, timeout=10)
+    assert r.json() == {"replayed": 1}
+    fake.wait_for(lambda: len(fake.messages) == 1)
+    assert fake.messages[0]["messageId"] == dead["message_id"]
+
+
+def test_one_bad_message_does_not_sink_its_batch_mates(serve: AppFactory,
+                                                       fake: FakeSegment) -> None:
+    server = serve()
+    huge = "x" * 40_000
+    post(server, payloads.created("c-big", email="big@example.com", firstName=huge))
+    post(server, payloads.created("c-ok", email="ok@example.com"))
+    fake.wait_for(lambda: len(fake.messages) == 1)
+    dead = wait_for(lambda: admin(server, "messages?status=dead")["messages"], what="dead")
+    assert "32" in dead[0]["last_error"]
+    assert fake.messages[0]["userId"] == "ok@example.com"
+
+
+def test_capture_mode_stores_what_it_would_send(serve: AppFactory, fake: FakeSegment) -> None:
+    server = serve(SEGMENT_WRITE_KEY=None)
+    r = post(server, payloads.created())
+    assert r.json()["status"] == "accepted"
+    captured = wait_for(lambda: admin(server, "messages?status=captured")["messages"],
+                        what="captured")
+    assert captured[0]["body"]["userId"] == "jane.doe@example.com"
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "needle"),
+    [
+        (b"", {}, 400, "empty"),
+        (b"{not json", {}, 400, "JSON"),
+        (b"[1, 2]", {}, 400, "array"),
+        (b'"text"', {}, 400, "object"),
+        (b'{"notificationType": "Message"}', {}, 400, "resource"),
+        (json.dumps(payloads.message("CustomerCreated", customer={"id": "c"})).encode(), {},
+         400, "email"),
+        (b'{"a": NaN}', {}, 400, ""),
+        (b"\xff\xfe", {}, 400, ""),
+        (b"{}", {"content-type": "application/x-www-form-urlencoded"}, 415, "content type"),
+        (b"{" * 100_000, {}, 400, "deep"),
+        (b" " * (1024 * 1024 + 1), {}, 413, ""),
+        (gzip.compress(b" " * (3 * 1024 * 1024)), {"content-encoding": "gzip"}, 413, ""),
+    ],
+)
+def test_bad_input_gets_a_clear_4xx_and_the_service_keeps_working(
+    serve: AppFactory, fake: FakeSegment, body: bytes, headers: dict[str, str], status: int,
+    needle: str,
+) -> None:
+    server = serve()
+    r = post(server, body, headers=headers)
+    assert r.status_code == status, r.text
+    assert needle.lower() in r.json()["error"].lower()
+    assert post(server, payloads.created()).json()["status"] == "accepted"
+    fake.wait_for(lambda: len(fake.messages) == 1)
+
+
+def test_other_methods_get_405(serve: AppFactory) -> None:
+    server = serve()
+    for method in ("GET", "PUT", "DELETE", "PATCH"):
+        r = httpx.request(method, f"{server.url}/api/webhook", timeout=5)
+        assert r.status_code == 405
+        assert "error" in r.json()
+
+
+def test_change_notification_without_credentials_is_failed_with_a_reason(
+    serve: AppFactory,
+) -> None:
+    server = serve()
+    r = post(server, payloads.change())
+    assert r.status_code == 200
+    assert r.json()["status"] == "failed"
+    assert "CTP_" in r.json()["reason"]
+
+
+def test_the_subscription_test_message_is_ignored(serve: AppFactory) -> None:
+    server = serve()
+    body = payloads.change("ResourceCreated", "sub-1", version=1)
+    body["resource"]["typeId"] = "subscription"
+    r = post(server, body)
+    assert r.json()["status"] == "ignored"
+
+
+def test_the_seed_format_is_accepted(serve: AppFactory, fake: FakeSegment) -> None:
+    server = serve()
+    assert post(server, payloads.seed()).json()["status"] == "accepted"
+    fake.wait_for(lambda: len(fake.messages) == 1)
+    assert fake.messages[0]["traits"]["email"] == "jane.doe@example.com"
+
+
+def test_serverless_mode_delivers_before_answering(serve: AppFactory, fake: FakeSegment) -> None:
+    server = serve(CTSYNC_INLINE_DELIVERY="true")
+    post(server, payloads.created())
+    assert len(fake.messages) == 1  # no waiting: delivered on the request path
+
+
+def test_cron_drain_requires_the_secret_and_accepts_get(serve: AppFactory,
+                                                       fake: FakeSegment) -> None:
+    server = serve(CTSYNC_INLINE_DELIVERY="true", CRON_SECRET="s3cret")
+    fake.down()
+    post(server, payloads.created())
+    fake.up()
+    assert httpx.get(f"{server.url}/api/cron/drain", timeout=10).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert httpx.get(f"{server.url}/api/cron/drain", headers=wrong, timeout=10).status_code \
+        == 401
+    ok = {"Authorization": "Bearer s3cret"}
+
+    def drained() -> bool:
+        r = httpx.get(f"{server.url}/api/cron/drain", headers=ok, timeout=10)
+        assert r.status_code == 200
+        return len(fake.messages) == 1
+
+    wait_for(drained, what="cron drain to deliver")
+
+
+def test_an_exposed_service_without_a_sender_check_refuses_deliveries(
+    serve: AppFactory,
+) -> None:
+    server = serve(exposed=True)
+    r = post(server, payloads.created())
+    assert r.status_code == 401
+    assert "CTSYNC_WEBHOOK_SECRET" in r.json()["error"]
+    assert httpx.get(f"{server.url}/api/ready", timeout=5).status_code == 503
+
+
+def test_a_shared_secret_lets_in_only_who_knows_it(serve: AppFactory) -> None:
+    server = serve(exposed=True, CTSYNC_WEBHOOK_SECRET="hush")
+    assert post(server, payloads.created()).status_code == 401
+    bearer = post(server, payloads.created(), headers={"Authorization": "Bearer hush"})
+    assert bearer.json()["status"] == "accepted"
+    query = post(server, payloads.created("c-2"), params={"token": "hush"})
+    assert query.json()["status"] == "accepted"
+    basic = post(server, payloads.created("c-3"), auth=("ctsync", "hush"))
+    assert basic.json()["status"] == "accepted"
+
+
+def test_health_ready_and_metrics(serve: AppFactory, fake: FakeSegment) -> None:
+    server = serve()
+    assert httpx.get(f"{server.url}/api/health").json() == {"status": "ok"}
+    assert httpx.get(f"{server.url}/api/ready").json()["status"] == "ready"
+    post(server, payloads.created())
+    fake.wait_for(lambda: len(fake.messages) == 1)
+    text = wait_for(lambda: (t := httpx.get(f"{server.url}/metrics").text)
+                    and 'ctsync_messages_total{status="delivered"}' in t and t)
+    assert 'ctsync_events_total{envelope="direct",status="accepted"}' in text
+
+
+def test_the_webhook_answers_503_when_the_event_cannot_be_stored(
+    fake: FakeSegment, pg_template: str
+) -> None:
+    with postgres_database(pg_template) as url:
+        settings = Settings(DATABASE_URL=url, SEGMENT_ENDPOINT=fake.url,
+                            SEGMENT_WRITE_KEY=fake.write_key, CTSYNC_STORE_TIMEOUT_S="2")
+        with ThreadServer(create_app(settings)) as server:
+            assert post(server, payloads.created()).status_code == 200
+            admin_conn = open_store(url)
+            admin_conn.close()
+            import psycopg
+
+            with psycopg.connect(url.rsplit("/", 1)[0] + "/test", autocommit=True) as c:
+                c.execute(f"DROP DATABASE {url.rsplit('/', 1)[1]} WITH (FORCE)")
+            r = post(server, payloads.created("c-2"))
+            assert r.status_code == 503
+            assert r.headers["retry-after"]
+            assert "stored" in r.json()["error"]
+            with psycopg.connect(url.rsplit("/", 1)[0] + "/test", autocommit=True) as c:
+                c.execute(f"CREATE DATABASE {url.rsplit('/', 1)[1]}")
