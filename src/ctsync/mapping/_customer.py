@@ -1,0 +1,149 @@
+"""The mapping stage's entry points: one commercetools event (or read) -> a Plan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from ctsync.ingress._model import CtEvent
+from ctsync.mapping._common import UnmappableError, after_deletion, describe_validation
+from ctsync.mapping._deltas import (
+    ADDRESS_DELTAS,
+    FIELD_DELTAS,
+    plan_address_delta,
+    plan_deletion,
+    plan_email_change,
+    plan_field_delta,
+)
+from ctsync.mapping._ids import Origin, version_token
+from ctsync.mapping._snapshot import SnapshotSource, plan_snapshot
+from ctsync.mapping._types import IdentityState, MappingOptions, Plan
+
+__all__ = ["plan_customer_read", "plan_event"]
+
+_DEFAULT_OPTIONS = MappingOptions()
+# ValidationError and UnmappableError are ValueErrors; the rest is the safety net.
+_ODD_DATA = (TypeError, ValueError, KeyError, AttributeError)
+_DELETIONS = frozenset({"CustomerDeleted", "ResourceDeleted"})
+_MAPPED_DELTAS = FIELD_DELTAS.keys() | ADDRESS_DELTAS
+_NEEDS_DATA = frozenset(
+    {"ResourceCreated", "ResourceUpdated", "CustomerCreated", "CustomerEmailChanged"}
+    | FIELD_DELTAS.keys()
+    | ADDRESS_DELTAS
+)
+_IGNORED = {
+    "CustomerTitleSet": (
+        "commercetools' title is an honorific ('Dr.') while Segment's title trait is a job "
+        "title, so it is not mapped"
+    ),
+}
+_API_HINT = (
+    "set CTP_PROJECT_KEY, CTP_CLIENT_ID and CTP_CLIENT_SECRET so ctsync can read the "
+    "customer from the commercetools API"
+)
+
+
+def plan_event(
+    event: CtEvent, state: IdentityState | None, options: MappingOptions = _DEFAULT_OPTIONS
+) -> Plan:
+    """Map one commercetools event against the stored identity; never raises on odd data."""
+    try:
+        return _dispatch(event, state, options)
+    except _ODD_DATA as exc:
+        return _failed(event.type, exc)
+
+
+def plan_customer_read(
+    project_key: str,
+    customer: dict[str, Any],
+    state: IdentityState | None,
+    options: MappingOptions = _DEFAULT_OPTIONS,
+) -> Plan:
+    """Map a customer read from the API (or a backfill page) as a full snapshot."""
+    try:
+        return plan_snapshot(SnapshotSource(project_key), customer, state, options)
+    except _ODD_DATA as exc:
+        return _failed("customer read", exc)
+
+
+def _failed(label: str, exc: Exception) -> Plan:
+    """A failed plan whose reason names the problem (never the personal data in it)."""
+    if isinstance(exc, ValidationError):
+        detail = describe_validation(exc)
+    elif isinstance(exc, UnmappableError):
+        detail = str(exc)
+    else:  # a safety net for shapes nobody foresaw: recorded and visible, not a crash
+        detail = f"unexpected data ({type(exc).__name__})"
+    return Plan("failed", reason=f"{label}: {detail}")
+
+
+def _dispatch(event: CtEvent, state: IdentityState | None, options: MappingOptions) -> Plan:
+    if event.resource_type != "customer":
+        reason = f"{event.resource_type} events are not mapped (only customers, for now)"
+        return Plan("ignored", reason=reason)
+    if event.type in _DELETIONS:
+        return plan_deletion(_origin(event), _payload(event), state, options)
+    if event.kind == "change" or not event.payload_included:
+        return _without_data(event, state)
+    if event.kind == "snapshot" or event.type == "CustomerCreated":
+        return _snapshot(event, state, options)
+    if event.type == "CustomerEmailChanged":
+        return plan_email_change(_origin(event), event.payload, state, options)
+    return _delta(event, state)
+
+
+def _delta(event: CtEvent, state: IdentityState | None) -> Plan:
+    known = state.user_id if state else None
+    if event.type in _IGNORED or event.type not in _MAPPED_DELTAS:
+        reason = _IGNORED.get(event.type, f"{event.type} does not change a Segment trait")
+        return Plan("ignored", reason=reason, user_id=known)
+    if state is None or known is None:
+        reason = (
+            f"ctsync has no snapshot of this customer yet (its email and current traits are "
+            f"unknown) and {event.type} does not carry them: waiting for a snapshot "
+            "(CustomerCreated) or an API read"
+        )
+        return Plan("waiting", reason=reason)
+    if state.deleted:
+        return after_deletion(state, event.type)
+    if event.type in FIELD_DELTAS:
+        return plan_field_delta(_origin(event), event.payload, state)
+    return plan_address_delta(_origin(event), event.payload, state)
+
+
+def _snapshot(event: CtEvent, state: IdentityState | None, options: MappingOptions) -> Plan:
+    source = SnapshotSource(
+        project_key=event.project_key,
+        resource_id=event.resource_id,
+        version=event.resource_version,
+        message_id=event.message_id,
+        timestamp=event.created_at,
+    )
+    return plan_snapshot(source, event.payload.get("customer"), state, options)
+
+
+def _without_data(event: CtEvent, state: IdentityState | None) -> Plan:
+    known = state.user_id if state else None
+    if event.type not in _NEEDS_DATA:
+        reason = f"{event.type} does not change a Segment trait"
+        return Plan("ignored", reason=reason, user_id=known)
+    reason = f"the {event.type} notification carries no customer data; {_API_HINT}"
+    return Plan("failed", reason=reason, user_id=known)
+
+
+def _origin(event: CtEvent) -> Origin:
+    version = event.resource_version
+    return Origin(
+        project_key=event.project_key,
+        customer_id=event.resource_id,
+        version=version,
+        token=version_token(version, event.message_id, event.payload),
+        source=event.type,
+        timestamp=event.created_at,
+    )
+
+
+def _payload(event: CtEvent) -> dict[str, Any]:
+    """The payload's own fields; a notification without one has none."""
+    return event.payload if event.payload_included and isinstance(event.payload, dict) else {}

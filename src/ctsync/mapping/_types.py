@@ -1,0 +1,103 @@
+"""The records the mapping stage takes and returns: options, state, plan, message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+__all__ = [
+    "IdentityState",
+    "MappingOptions",
+    "Plan",
+    "PlanStatus",
+    "SegmentMessage",
+    "clone_state",
+]
+
+PlanStatus = Literal["accepted", "ignored", "stale", "waiting", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class MappingOptions:
+    """How customers become Segment calls: the identity strategy and event names."""
+
+    identity: Literal["email", "customer_id"] = "email"
+    deleted_event: str = "Customer Deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentMessage:
+    """One Segment call, ``body`` being the complete item for /v1/batch."""
+
+    type: Literal["identify", "track", "alias"]
+    message_id: str
+    user_id: str
+    body: dict[str, Any]
+
+
+@dataclass(slots=True)
+class IdentityState:
+    """What the identity map keeps per (project key, customer id)."""
+
+    customer_id: str
+    user_id: str | None = None
+    email: str | None = None
+    version: int | None = None
+    traits: dict[str, Any] = field(default_factory=dict)
+    trait_versions: dict[str, int] = field(default_factory=dict)
+    addresses: list[dict[str, Any]] = field(default_factory=list)
+    default_billing_address_id: str | None = None
+    default_shipping_address_id: str | None = None
+    deleted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The state as a JSON object, for the store."""
+        return {
+            "customer_id": self.customer_id,
+            "user_id": self.user_id,
+            "email": self.email,
+            "version": self.version,
+            "traits": dict(self.traits),
+            "trait_versions": dict(self.trait_versions),
+            "addresses": [dict(a) for a in self.addresses],
+            "default_billing_address_id": self.default_billing_address_id,
+            "default_shipping_address_id": self.default_shipping_address_id,
+            "deleted": self.deleted,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IdentityState:
+        """The state ``to_json`` wrote (missing keys take their defaults)."""
+        return cls(
+            customer_id=str(data["customer_id"]),
+            user_id=data.get("user_id"),
+            email=data.get("email"),
+            version=data.get("version"),
+            traits=dict(data.get("traits") or {}),
+            trait_versions={str(k): int(v) for k, v in (data.get("trait_versions") or {}).items()},
+            addresses=[dict(a) for a in data.get("addresses") or []],
+            default_billing_address_id=data.get("default_billing_address_id"),
+            default_shipping_address_id=data.get("default_shipping_address_id"),
+            deleted=bool(data.get("deleted", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to do with one event: its status, the calls to queue, the state to keep."""
+
+    status: PlanStatus
+    messages: tuple[SegmentMessage, ...] = ()
+    state: IdentityState | None = None
+    reason: str | None = None
+    user_id: str | None = None
+
+
+def clone_state(state: IdentityState) -> IdentityState:
+    """A copy whose trait, version and address containers can be changed freely."""
+    return replace(
+        state,
+        traits=dict(state.traits),
+        trait_versions=dict(state.trait_versions),
+        addresses=[dict(a) for a in state.addresses],
+    )
