@@ -7,6 +7,7 @@ environment is not read again anywhere else.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,9 +59,11 @@ class Settings(BaseSettings):
     drain_interval_s: float = Field(default=1.0, gt=0, validation_alias="CTSYNC_DRAIN_INTERVAL_S")
     inline_budget_s: float = Field(default=2.0, gt=0, validation_alias="CTSYNC_INLINE_BUDGET_S")
     store_timeout_s: float = Field(default=5.0, gt=0, validation_alias="CTSYNC_STORE_TIMEOUT_S")
+    body_timeout_s: float = Field(default=10.0, gt=0, validation_alias="CTSYNC_BODY_TIMEOUT_S")
 
     sns_verify: bool = Field(default=False, validation_alias="CTSYNC_SNS_VERIFY")
     sns_cert_host: str = Field(default=_SNS_CERT_HOST, validation_alias="CTSYNC_SNS_CERT_HOST")
+    sns_topic_arns: str | None = Field(default=None, validation_alias="CTSYNC_SNS_TOPIC_ARN")
     pubsub_audience: str | None = Field(default=None, validation_alias="CTSYNC_PUBSUB_AUDIENCE")
     pubsub_service_account: str | None = Field(
         default=None, validation_alias="CTSYNC_PUBSUB_SERVICE_ACCOUNT"
@@ -78,6 +81,16 @@ class Settings(BaseSettings):
     def _vercel_flag(cls, value: Any) -> bool:
         """Vercel sets ``VERCEL=1``; any non-empty value means we run there."""
         return bool(value) and str(value).lower() not in {"0", "false", "no"}
+
+    @field_validator("sns_cert_host")
+    @classmethod
+    def _valid_pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            msg = f"CTSYNC_SNS_CERT_HOST is not a valid regular expression: {exc}"
+            raise ValueError(msg) from exc
+        return value
 
     @field_validator("segment_endpoint")
     @classmethod
