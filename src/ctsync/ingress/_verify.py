@@ -1,39 +1,51 @@
 """Sender checks: who may post deliveries.
 
-The shared secret travels as ``Authorization: Bearer <secret>``, as Basic auth
-in the push URL (``https://user:<secret>@host/...``), or as ``?token=<secret>``;
-it is compared in constant time. Envelope-specific checks (SNS signatures,
-Pub/Sub OIDC tokens) plug in beside it.
+Once any check is configured, every request must pass one:
+- the shared secret (CTSYNC_WEBHOOK_SECRET) as ``Authorization: Bearer``, as
+  Basic auth in the push URL (``https://user:<secret>@host/...``), or as
+  ``?token=``; compared in constant time;
+- a Pub/Sub OIDC token in ``Authorization: Bearer`` (CTSYNC_PUBSUB_AUDIENCE);
+  the shared secret then travels as ``?token=``;
+- an SNS signature in the body (CTSYNC_SNS_VERIFY), the only check that needs
+  the body: ``check_headers`` runs first, ``check_body`` only if it failed.
+Reasons never contain a credential: they are logged and answered with the 401.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ctsync.config import Settings
 from ctsync.errors import Unauthorized
+from ctsync.ingress._fetch import DocumentCache
+
+if TYPE_CHECKING:
+    from ctsync.ingress._oidc import PubSubTokenVerifier
+    from ctsync.ingress._sns_signature import SnsSignatureVerifier
+
+__all__ = ["UNVERIFIED_HINT", "SenderGuard", "presented_secrets", "secret_matches"]
 
 UNVERIFIED_HINT = (
     "this endpoint is reachable beyond loopback and no sender check is configured: set "
     "CTSYNC_WEBHOOK_SECRET (or CTSYNC_SNS_VERIFY / CTSYNC_PUBSUB_AUDIENCE), or "
     "CTSYNC_ALLOW_UNVERIFIED=true to accept unverified deliveries"
 )
+_NO_CREDENTIALS = "sender not verified: missing or wrong credentials"
 
 
 def presented_secrets(headers: Mapping[str, str], query: Mapping[str, str]) -> list[str]:
     """Every credential the request carries that could be the shared secret."""
     found = []
-    auth = headers.get("authorization", "")
-    scheme, _, value = auth.partition(" ")
+    scheme, _, value = headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value:
         found.append(value.strip())
     elif scheme.lower() == "basic" and value:
         try:
             user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII text
             user = password = ""
         found.extend(v for v in (password, user) if v)
     token = query.get("token")
@@ -45,25 +57,60 @@ def presented_secrets(headers: Mapping[str, str], query: Mapping[str, str]) -> l
 def secret_matches(secret: str, presented: list[str]) -> bool:
     """Constant-time comparison against each presented credential."""
     expected = secret.encode()
-    return any(hmac.compare_digest(expected, p.encode()) for p in presented)
+    return any(hmac.compare_digest(expected, p.encode("utf-8", "replace")) for p in presented)
 
 
-def check_sender(
-    settings: Settings,
-    *,
-    exposed: bool,
-    headers: Mapping[str, str],
-    query: Mapping[str, str],
-) -> None:
-    """Raise Unauthorized unless the request passes a configured check (or none is needed)."""
-    if not settings.sender_check_configured:
-        if exposed and not settings.allow_unverified:
-            raise Unauthorized(UNVERIFIED_HINT)
-        return
-    secret = settings.webhook_secret
-    if secret is not None and secret_matches(
-        secret.get_secret_value(), presented_secrets(headers, query)
-    ):
-        return
-    msg = "sender not verified: missing or wrong credentials"
-    raise Unauthorized(msg)
+class SenderGuard:
+    """The configured sender checks of one app; holds the key and certificate caches."""
+
+    def __init__(
+        self, settings: Settings, *, exposed: bool, cache: DocumentCache | None = None
+    ) -> None:
+        self._settings = settings
+        self._exposed = exposed
+        cache = cache or DocumentCache()
+        self._pubsub: PubSubTokenVerifier | None = None
+        self._sns: SnsSignatureVerifier | None = None
+        if settings.pubsub_audience is not None:
+            from ctsync.ingress._oidc import PubSubTokenVerifier  # noqa: PLC0415 - google-auth
+
+            self._pubsub = PubSubTokenVerifier(settings, cache)
+        if settings.sns_verify:
+            from ctsync.ingress._sns_signature import SnsSignatureVerifier  # noqa: PLC0415
+
+            self._sns = SnsSignatureVerifier(settings, cache)
+
+    @property
+    def checks_body(self) -> bool:
+        """An SNS signature in the body may prove the sender when the headers did not."""
+        return self._sns is not None
+
+    async def check_headers(self, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
+        """Return when the headers prove the sender (or no check applies); else Unauthorized."""
+        settings = self._settings
+        if not settings.sender_check_configured:
+            if self._exposed and not settings.allow_unverified:
+                raise Unauthorized(UNVERIFIED_HINT)
+            return
+        secret = settings.webhook_secret
+        if secret is not None and secret_matches(
+            secret.get_secret_value(), presented_secrets(headers, query)
+        ):
+            return
+        token = _bearer(headers)
+        if self._pubsub is not None and token is not None and token.count(".") == 2:
+            await self._pubsub.verify(token)
+            return
+        raise Unauthorized(_NO_CREDENTIALS)
+
+    async def check_body(self, data: Any) -> None:
+        """Return when ``data`` is a validly signed SNS message; else Unauthorized."""
+        if self._sns is None:
+            raise Unauthorized(_NO_CREDENTIALS)
+        await self._sns.verify(data)
+
+
+def _bearer(headers: Mapping[str, str]) -> str | None:
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    value = value.strip()
+    return value if scheme.lower() == "bearer" and value else None

@@ -6,24 +6,29 @@ import hmac
 import time
 from typing import Any
 
+import anyio
 import anyio.to_thread
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ctsync import metrics
-from ctsync.errors import InputError, PayloadTooLarge, UnsupportedMediaType
+from ctsync.errors import InputError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from ctsync.ingress import (
     MAX_BODY_BYTES,
     UNVERIFIED_HINT,
     CtEvent,
     Item,
-    check_sender,
+    SenderGuard,
+    Source,
+    SubscriptionNotConfirmed,
+    confirm_subscription,
     decode_json,
     inflate,
     parse_ct_payload,
     unwrap,
 )
+from ctsync.ingress._openapi import HANDSHAKE_OPENAPI, WEBHOOK_OPENAPI
 from ctsync.ingress._parse import payload_hash
 from ctsync.pipeline import RecordResult
 from ctsync.service import Runtime
@@ -40,29 +45,13 @@ _JSON_TYPES = {
     "application/octet-stream",
     "",
 }
-_DELIVERY_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "description": "A commercetools delivery (Platform format) or a cloud "
-                    "envelope around one",
-                    "properties": {"notificationType": {"type": "string"}},
-                },
-            },
-        },
-    },
-    "responses": {
-        "200": {"description": "Recorded (status accepted, duplicate, ignored, ...)"},
-        "400": {"description": "Malformed delivery"},
-        "401": {"description": "Sender not verified"},
-        "413": {"description": "Body over 1 MiB"},
-        "415": {"description": "Unsupported content type"},
-        "503": {"description": "The store is unavailable; retry"},
-    },
-}
+_HANDSHAKE_ALLOW = "OPTIONS, POST"
+
+
+class _BodyTimeout(InputError):
+    """The body did not arrive within CTSYNC_BODY_TIMEOUT_S (a slow client)."""
+
+    status_code = 408
 
 
 def _runtime(request: Request) -> Runtime:
@@ -70,28 +59,63 @@ def _runtime(request: Request) -> Runtime:
     return rt
 
 
-@router.post("/api/webhook", openapi_extra=_DELIVERY_BODY)
+def _guard(request: Request) -> SenderGuard:
+    """The app's sender checks, built on first use (they keep key and certificate caches)."""
+    guard: SenderGuard | None = getattr(request.app.state, "sender_guard", None)
+    if guard is None:
+        guard = SenderGuard(_runtime(request).settings, exposed=request.app.state.exposed)
+        request.app.state.sender_guard = guard
+    return guard
+
+
+@router.post("/api/webhook", openapi_extra=WEBHOOK_OPENAPI)
 async def webhook(request: Request) -> Response:
-    """Receive one commercetools delivery (or a batch envelope of them)."""
+    """Receive one commercetools delivery (or a batch envelope of them), in any envelope."""
+    return await _timed(request, None)
+
+
+@router.post("/api/webhook/{source}", openapi_extra=WEBHOOK_OPENAPI)
+async def webhook_from(request: Request, source: Source) -> Response:
+    """The same, from a named cloud: a body that is no envelope is that cloud's raw delivery."""
+    return await _timed(request, source)
+
+
+@router.options("/api/webhook", openapi_extra=HANDSHAKE_OPENAPI)
+@router.options("/api/webhook/{source}", openapi_extra=HANDSHAKE_OPENAPI)
+async def webhook_handshake(request: Request) -> Response:
+    """The CloudEvents / Event Grid abuse-protection handshake: allow the asking origin."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    try:
+        await _guard(request).check_headers(headers, dict(request.query_params))
+    except Unauthorized as exc:
+        return _unauthorized(request, exc)
+    answer = {"Allow": _HANDSHAKE_ALLOW}
+    origin = headers.get("webhook-request-origin", "").strip()
+    if origin:
+        answer |= {"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*"}
+    return Response(status_code=200, headers=answer)
+
+
+async def _timed(request: Request, source: str | None) -> Response:
     started = time.perf_counter()
-    response = await _handle_delivery(request)
+    response = await _handle_delivery(request, source)
     metrics.REQUESTS.labels(code=str(response.status_code)).inc()
     metrics.WEBHOOK_LATENCY.observe(time.perf_counter() - started)
     return response
 
 
-async def _handle_delivery(request: Request) -> Response:
+async def _handle_delivery(request: Request, source: str | None) -> Response:
     rt = _runtime(request)
     headers = {k.lower(): v for k, v in request.headers.items()}
-    check_sender(
-        rt.settings,
-        exposed=request.app.state.exposed,
-        headers=headers,
-        query=dict(request.query_params),
-    )
-    _check_content_type(headers.get("content-type", ""))
-    raw = inflate(await _read_body(request), headers.get("content-encoding"))
-    unwrapped = unwrap(decode_json(raw), headers)
+    try:
+        data = await _verified_json(request, headers)
+    except Unauthorized as exc:
+        return _unauthorized(request, exc)
+    except _BodyTimeout as exc:
+        return JSONResponse({"error": str(exc)}, status_code=408, headers={"Connection": "close"})
+    unwrapped = unwrap(data, headers, source=source)
+    if unwrapped.confirm_url is not None:
+        return await _confirm(rt, unwrapped.confirm_url)
     if unwrapped.reply is not None:
         return JSONResponse(unwrapped.reply, headers=unwrapped.reply_headers)
     results = [await _record_item(rt, item, cloud=unwrapped.cloud) for item in unwrapped.items]
@@ -102,6 +126,58 @@ async def _handle_delivery(request: Request) -> Response:
     if unwrapped.batch:
         return JSONResponse({"status": "batch", "results": [r.to_json() for r in results]})
     return JSONResponse(results[0].to_json())
+
+
+async def _verified_json(request: Request, headers: dict[str, str]) -> Any:
+    """The decoded body, once the sender is proven (checks come first: unproven -> 401).
+
+    Headers prove most senders (shared secret, Pub/Sub token); only an SNS
+    signature needs the body, and then any body that cannot prove itself is a 401.
+    """
+    guard = _guard(request)
+    try:
+        await guard.check_headers(headers, dict(request.query_params))
+    except Unauthorized:
+        if not guard.checks_body:
+            raise
+    else:
+        _check_content_type(headers.get("content-type", ""))
+        return await _read_json(request, headers)
+    try:
+        data = await _read_json(request, headers)
+    except InputError as exc:
+        msg = (
+            f"sender not verified: no credentials, and the body is not a signed SNS message ({exc})"
+        )
+        raise Unauthorized(msg) from exc
+    await guard.check_body(data)
+    _check_content_type(headers.get("content-type", ""))
+    return data
+
+
+async def _read_json(request: Request, headers: dict[str, str]) -> Any:
+    body = await _read_body(request, _runtime(request).settings.body_timeout_s)
+    return decode_json(inflate(body, headers.get("content-encoding")))
+
+
+def _unauthorized(request: Request, exc: Unauthorized) -> Response:
+    """401 with the reason (never a credential); Basic challenge so SNS sends its URL's auth."""
+    log.warning("sender_unverified", action="webhook", path=request.url.path, reason=str(exc))
+    challenge = {}
+    if _runtime(request).settings.webhook_secret is not None:
+        challenge = {"WWW-Authenticate": 'Basic realm="ctsync"'}
+    return JSONResponse({"error": str(exc)}, status_code=401, headers=challenge)
+
+
+async def _confirm(rt: Runtime, url: str) -> Response:
+    """Confirm an SNS subscription by fetching its SubscribeURL (only on an SNS host)."""
+    try:
+        await confirm_subscription(url, rt.settings.sns_cert_host)
+    except SubscriptionNotConfirmed as exc:
+        log.warning("sns_subscription_not_confirmed", action="webhook", error=str(exc))
+        return JSONResponse({"error": str(exc)}, status_code=502)
+    log.info("sns_subscription_confirmed", action="webhook")
+    return JSONResponse({"status": "confirmed"})
 
 
 async def _record_item(rt: Runtime, item: Item, *, cloud: bool) -> RecordResult:
@@ -121,6 +197,7 @@ async def _record_item(rt: Runtime, item: Item, *, cloud: bool) -> RecordResult:
         action="webhook",
         status=result.status,
         envelope=item.envelope,
+        delivery_id=item.delivery_id,
         event_id=result.event_id,
         messages=len(result.message_ids),
     )
@@ -161,8 +238,8 @@ def _check_content_type(value: str) -> None:
         raise UnsupportedMediaType(msg)
 
 
-async def _read_body(request: Request) -> bytes:
-    """The raw body, refusing more than 1 MiB without reading it all."""
+async def _read_body(request: Request, timeout_s: float) -> bytes:
+    """The raw body, refusing more than 1 MiB, and a body that trickles in too slowly."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -173,11 +250,16 @@ async def _read_body(request: Request) -> bytes:
             raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
+    try:
+        with anyio.fail_after(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        msg = f"the request body did not arrive within {timeout_s:g} s"
+        raise _BodyTimeout(msg) from None
     return b"".join(chunks)
 
 
