@@ -7,15 +7,41 @@ drops keys that could hold secrets or payloads.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import re
 import sys
 from collections.abc import MutableMapping
+from types import ModuleType
 from typing import Any
 
-import structlog
 
-__all__ = ["configure_logging", "hash_email", "scrub"]
+def _import_structlog() -> ModuleType:
+    """Import structlog without letting ``structlog.dev`` pull in rich and pygments.
+
+    structlog imports its dev module eagerly, and that imports rich's traceback
+    renderer (~350 ms here) when rich is installed (it is: the CLI uses it). The
+    service never renders rich tracebacks, and a serverless cold start has a
+    budget, so the import sees rich as absent unless something loaded it already.
+    """
+    if "rich" in sys.modules or "structlog" in sys.modules:
+        return importlib.import_module("structlog")
+    sys.modules["rich"] = None  # type: ignore[assignment]  # makes `import rich` fail fast
+    try:
+        return importlib.import_module("structlog")
+    finally:
+        del sys.modules["rich"]
+
+
+structlog = _import_structlog()
+
+__all__ = ["configure_logging", "get_logger", "hash_email", "scrub"]
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger; modules call this instead of importing structlog."""
+    return structlog.get_logger(name)
+
 
 _EMAIL = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[A-Za-z]{2,}")
 _SECRET_KEYS = {

@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio.to_thread
-import structlog
 
 from ctsync import metrics
 from ctsync.delivery._retry import RetryPolicy
 from ctsync.errors import PermanentError, RetryableError
+from ctsync.logs import get_logger
 from ctsync.sinks import Sink, chunk_batches, validate_message
 from ctsync.store import Conn, Store
 from ctsync.store._ops import Claimed, Outcome, claim, next_due, settle, take_tokens
 
 T = TypeVar("T")
-log = structlog.get_logger("ctsync.delivery")
+log = get_logger("ctsync.delivery")
 
 
 @dataclass(slots=True)

@@ -17,13 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
-import structlog
 
 from ctsync.errors import CtsyncError
+from ctsync.logs import get_logger
 
 __all__ = ["DocumentCache", "FetchError"]
 
-log = structlog.get_logger("ctsync.ingress")
+log = get_logger("ctsync.ingress")
 
 _MAX_DOCUMENT_BYTES = 256 * 1024
 _MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)")

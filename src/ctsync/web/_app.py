@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -17,11 +16,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ctsync import __version__
 from ctsync.config import Settings
 from ctsync.errors import InputError, StoreError, StoreUnavailable
+from ctsync.logs import get_logger
 from ctsync.service import Runtime
 from ctsync.web._admin import router as admin_router
 from ctsync.web._webhook import router as webhook_router
 
-log = structlog.get_logger("ctsync.web")
+log = get_logger("ctsync.web")
 
 
 def create_app(
