@@ -92,7 +92,7 @@ def worker(
             Drainer(rt.store, rt.sink, drainer_config(settings)) for _ in range(concurrency - 1)
         ]
         err.print(f"worker: {concurrency} loop(s), sink {rt.sink.name}")
-        await asyncio.gather(*(d.run(stop) for d in drainers))
+        await asyncio.gather(rt.maintain(stop), *(d.run(stop) for d in drainers))
         await rt.aclose()
 
     asyncio.run(main())

@@ -6,6 +6,8 @@ One place decides which store, sink and mapping a process uses, so `serve`,
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -13,7 +15,9 @@ import anyio.to_thread
 
 from ctsync.config import Settings
 from ctsync.delivery import Drainer, drainer_config
+from ctsync.errors import CtsyncError
 from ctsync.ingress._model import CtEvent
+from ctsync.logs import get_logger
 from ctsync.mapping import MappingOptions
 from ctsync.pipeline import Planner, RecordResult, default_planner, record_event, record_rejected
 from ctsync.sinks import Sink, make_sink
@@ -21,6 +25,8 @@ from ctsync.store import Store, open_store
 from ctsync.store._ops import purge
 
 __all__ = ["Runtime"]
+
+log = get_logger("ctsync.service")
 
 
 @dataclass
@@ -71,6 +77,21 @@ class Runtime:
         """Remove personal data past CTSYNC_RETENTION_DAYS (dead letters stay)."""
         before = time.time() - self.settings.retention_days * 86400
         return self.store.write(lambda c: purge(c, before=before))
+
+    async def maintain(self, stop: asyncio.Event, *, every_s: float = 3600.0) -> None:
+        """Purge expired personal data now and then, until ``stop`` is set."""
+        while True:
+            try:
+                removed = await anyio.to_thread.run_sync(self.purge_expired)
+            except CtsyncError as exc:
+                log.warning("purge_failed", action="purge", error=str(exc))
+            else:
+                if any(removed.values()):
+                    log.info("purged", action="purge", **removed)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every_s)
+            if stop.is_set():
+                return
 
     async def aclose(self) -> None:
         """Close the sink and the store."""

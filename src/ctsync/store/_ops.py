@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ctsync.errors import StoreError
 from ctsync.store._base import Conn, Row
 
 

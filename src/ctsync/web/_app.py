@@ -46,13 +46,13 @@ def create_app(
         rt = runtime or Runtime.open(settings)
         app.state.runtime = rt
         stop = asyncio.Event()
-        task = asyncio.create_task(rt.drainer.run(stop)) if run_drainer else None
+        tasks = [rt.drainer.run(stop), rt.maintain(stop)] if run_drainer else []
+        running = [asyncio.create_task(t) for t in tasks]
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
-                await task
+            await asyncio.gather(*running)
             if runtime is None:
                 await rt.aclose()
 

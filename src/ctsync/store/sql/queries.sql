@@ -162,6 +162,10 @@ SELECT status, COUNT(*) AS n FROM events GROUP BY status
 -- next_due --
 SELECT MIN(next_attempt_at) AS due FROM outbox WHERE status = 'pending'
 
+-- init_rate --
+INSERT INTO rate_limits (name, tokens, updated_at) VALUES (:name, :tokens, :now)
+ON CONFLICT (name) DO NOTHING
+
 -- get_rate --
 SELECT tokens, updated_at FROM rate_limits WHERE name = :name FOR UPDATE
 

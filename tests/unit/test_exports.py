@@ -1,0 +1,35 @@
+"""Each package says what it exports, and exports only what exists (STYLE: _private by default)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PACKAGES = [
+    "ctsync",
+    "ctsync.ingress",
+    "ctsync.mapping",
+    "ctsync.store",
+    "ctsync.delivery",
+    "ctsync.sinks",
+    "ctsync.web",
+    "ctsync.commercetools",
+    "ctsync.errors",
+    "ctsync.config",
+    "ctsync.logs",
+    "ctsync.metrics",
+    "ctsync.pipeline",
+    "ctsync.service",
+]
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_all_lists_real_public_names(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = module.__all__
+    assert len(set(exported)) == len(exported)
+    for item in exported:
+        is_dunder = item.startswith("__") and item.endswith("__")
+        assert is_dunder or not item.startswith("_"), f"{name} exports private {item}"
+        assert hasattr(module, item), f"{name}.__all__ names missing {item}"
