@@ -81,7 +81,7 @@ class ServerProcess:
 
     def start(self, wait_healthy: bool = True) -> ServerProcess:
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "ctsync", *self.args], env=self.env, stdout=log,
             stderr=subprocess.STDOUT, cwd=ROOT,
         )

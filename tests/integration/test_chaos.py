@@ -125,8 +125,8 @@ def test_nothing_accepted_is_lost_while_processes_die(db_url: str, tmp_path: Pat
         assert delivered_ids <= set(at_fake), "a delivered message never reached Segment"
         assert len(delivered_ids) == DELIVERIES
         duplicates = sum(n - 1 for n in at_fake.values() if n > 1)
-        print(  # noqa: T201 - the issue asks the test to print its counts
-            f"\nchaos[{db_url.split(':')[0]}]: posted={DELIVERIES} accepted="
+        print(
+            f"\nchaos[{db_url.split(':', maxsplit=1)[0]}]: posted={DELIVERIES} accepted="
             f"{statuses['accepted']} duplicate-answers={statuses['duplicate']} "
             f"kills={dict(cluster.kills)} segment-requests={fake.stats()['requests']} "
             f"segment-status={fake.stats()['by_status']} received={len(fake.messages)} "

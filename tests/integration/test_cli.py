@@ -16,13 +16,13 @@ from ctsync.config import Settings
 from ctsync.web import create_app
 from tests import payloads
 from tests.fakes.segment import FakeSegment
-from tests.helpers import ROOT, ServerProcess, ThreadServer, wait_for
+from tests.helpers import ROOT, ServerProcess, ThreadServer
 
 EXAMPLES = ROOT / "examples"
 
 
 def ctsync(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-m", "ctsync", *args], env={**os.environ, **env}, cwd=ROOT,
         capture_output=True, text=True, timeout=60, check=False,
     )

@@ -44,7 +44,7 @@ def test_a_redelivered_message_is_recorded_once_and_queues_nothing_new(store: St
     assert second.status == "duplicate"
     assert second.event_id == first.event_id
     assert second.message_ids == ()
-    assert len(store.read(lambda c: list_messages(c))) == 1
+    assert len(store.read(list_messages)) == 1
 
 
 def test_claims_never_hand_one_message_to_two_drainers(store: Store) -> None:
@@ -114,7 +114,7 @@ def test_a_delta_before_any_snapshot_waits_then_goes_out(store: Store) -> None:
     assert waiting.status == "waiting"
     record(store, payloads.created("c-9", version=1))
     firsts = [m["body"]["traits"].get("firstName")
-              for m in store.read(lambda c: list_messages(c))]
+              for m in store.read(list_messages)]
     assert "Late" in firsts
     assert store.read(counts)["events"].get("waiting", 0) == 0
 
@@ -128,5 +128,5 @@ def test_purge_removes_old_delivered_data_but_keeps_dead_letters(store: Store) -
         Outcome(batch[0].id, "delivered", 200), Outcome(batch[1].id, "dead", 400)]))
     removed = store.write(lambda c: purge(c, before=time.time() - 30 * 86400))
     assert removed["messages"] == 1
-    left = store.read(lambda c: list_messages(c))
+    left = store.read(list_messages)
     assert [m["status"] for m in left] == ["dead"]

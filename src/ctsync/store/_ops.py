@@ -134,12 +134,13 @@ def next_due(conn: Conn) -> float | None:
 def take_tokens(conn: Conn, *, name: str, rate: float, want: int, now: float) -> float:
     """Shared token bucket: take ``want`` tokens, or say how long to wait for them."""
     capacity = max(rate, float(want))
+    # Create the bucket first, so that concurrent drainers lock the same row.
+    conn.run("init_rate", name=name, tokens=capacity, now=now)
     row = conn.one("get_rate", name=name)
-    tokens = (
-        capacity
-        if row is None
-        else min(capacity, row["tokens"] + max(0.0, now - row["updated_at"]) * rate)
-    )
+    if row is None:
+        msg = f"rate limit bucket {name!r} vanished"
+        raise StoreError(msg)
+    tokens = min(capacity, row["tokens"] + max(0.0, now - row["updated_at"]) * rate)
     if tokens >= want:
         conn.run("put_rate", name=name, tokens=tokens - want, now=now)
         return 0.0
