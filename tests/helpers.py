@@ -48,8 +48,9 @@ class ThreadServer:
     def __init__(self, app: Any, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="on")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -82,8 +83,11 @@ class ServerProcess:
     def start(self, wait_healthy: bool = True) -> ServerProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ctsync", *self.args], env=self.env, stdout=log,
-            stderr=subprocess.STDOUT, cwd=ROOT,
+            [sys.executable, "-m", "ctsync", *self.args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
         if wait_healthy:
             wait_for(self._healthy, 30, f"ctsync on port {self.port}")

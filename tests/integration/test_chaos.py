@@ -30,10 +30,15 @@ POSTERS = 16
 
 def _env(db_url: str, fake: FakeSegment, tmp: Path) -> dict[str, str]:
     return {
-        "DATABASE_URL": db_url, "SEGMENT_ENDPOINT": fake.url,
-        "SEGMENT_WRITE_KEY": fake.write_key, "CTSYNC_RETRY_BASE_S": "0.05",
-        "CTSYNC_RETRY_CAP_S": "0.5", "CTSYNC_LEASE_S": "2", "CTSYNC_SINK_TIMEOUT_S": "2",
-        "CTSYNC_LOG_LEVEL": "warning", "CTSYNC_TEST_LOG": str(tmp / f"{uuid.uuid4().hex}.log"),
+        "DATABASE_URL": db_url,
+        "SEGMENT_ENDPOINT": fake.url,
+        "SEGMENT_WRITE_KEY": fake.write_key,
+        "CTSYNC_RETRY_BASE_S": "0.05",
+        "CTSYNC_RETRY_CAP_S": "0.5",
+        "CTSYNC_LEASE_S": "2",
+        "CTSYNC_SINK_TIMEOUT_S": "2",
+        "CTSYNC_LOG_LEVEL": "warning",
+        "CTSYNC_TEST_LOG": str(tmp / f"{uuid.uuid4().hex}.log"),
     }
 
 
@@ -94,12 +99,14 @@ def test_nothing_accepted_is_lost_while_processes_die(db_url: str, tmp_path: Pat
         killer_thread = threading.Thread(target=killer, daemon=True)
         killer_thread.start()
         url = f"http://127.0.0.1:{cluster.port}/api/webhook"
-        bodies = [payloads.created(f"chaos-{i}", email=f"u{i}@example.com")
-                  for i in range(DELIVERIES)]
+        bodies = [
+            payloads.created(f"chaos-{i}", email=f"u{i}@example.com") for i in range(DELIVERIES)
+        ]
         try:
             with ThreadPoolExecutor(POSTERS) as pool:
-                statuses = Counter(pool.map(
-                    lambda b: _post_until_recorded(url, b, give_up), bodies))
+                statuses = Counter(
+                    pool.map(lambda b: _post_until_recorded(url, b, give_up), bodies)
+                )
         finally:
             stop_killing.set()
             killer_thread.join()
@@ -108,15 +115,21 @@ def test_nothing_accepted_is_lost_while_processes_die(db_url: str, tmp_path: Pat
 
         store = open_store(db_url)
         try:
+
             def settled() -> bool:
                 by_status = store.read(counts)["messages"]
                 return by_status.get("delivered", 0) == DELIVERIES and set(by_status) == {
-                    "delivered"}
+                    "delivered"
+                }
 
             fake.chaos()  # Segment recovers; everything left must now drain
             wait_for(settled, timeout=120, what="every message delivered")
-            delivered_ids = {r["message_id"] for r in store.read(
-                lambda c: c.all("list_messages", status="delivered", limit=10 * DELIVERIES))}
+            delivered_ids = {
+                r["message_id"]
+                for r in store.read(
+                    lambda c: c.all("list_messages", status="delivered", limit=10 * DELIVERIES)
+                )
+            }
         finally:
             store.close()
             cluster.stop()

@@ -23,8 +23,13 @@ EXAMPLES = ROOT / "examples"
 
 def ctsync(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "ctsync", *args], env={**os.environ, **env}, cwd=ROOT,
-        capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "-m", "ctsync", *args],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"ctsync {args} exited {result.returncode}: {result.stderr}")
@@ -39,8 +44,9 @@ def env(db_url: str) -> dict[str, str]:
 def test_send_sample_then_events_show_the_identify_calls(env: dict[str, str]) -> None:
     settings = Settings(**env)
     with ThreadServer(create_app(settings)) as server:
-        sent = ctsync(env, "send-sample", "--url", f"{server.url}/api/webhook",
-                      "--dir", str(EXAMPLES))
+        sent = ctsync(
+            env, "send-sample", "--url", f"{server.url}/api/webhook", "--dir", str(EXAMPLES)
+        )
         assert "customer-created.json: 200" in sent.stdout
         shown = ctsync(env, "events", "--json", "--limit", "50")
     events = json.loads(shown.stdout)
@@ -49,8 +55,9 @@ def test_send_sample_then_events_show_the_identify_calls(env: dict[str, str]) ->
     [message] = created[0]["messages"]
     assert message["type"] == "identify"
     assert message["body"]["userId"] == message["user_id"]
-    by_email = json.loads(ctsync(env, "events", "--json", "--email",
-                                 message["user_id"].upper()).stdout)
+    by_email = json.loads(
+        ctsync(env, "events", "--json", "--email", message["user_id"].upper()).stdout
+    )
     assert {e["id"] for e in by_email} >= {created[0]["id"]}
 
 
@@ -73,8 +80,12 @@ def test_transform_explains_a_bad_file(env: dict[str, str], tmp_path: Path) -> N
 
 def test_dead_letters_are_listed_and_replayed_by_drain(db_url: str) -> None:
     with FakeSegment() as fake:
-        env = {"DATABASE_URL": db_url, "SEGMENT_WRITE_KEY": fake.write_key,
-               "SEGMENT_ENDPOINT": fake.url, "CTSYNC_LOG_LEVEL": "warning"}
+        env = {
+            "DATABASE_URL": db_url,
+            "SEGMENT_WRITE_KEY": fake.write_key,
+            "SEGMENT_ENDPOINT": fake.url,
+            "CTSYNC_LOG_LEVEL": "warning",
+        }
         settings = Settings(**env, CTSYNC_INLINE_DELIVERY="true")
         fake.script([403])
         with ThreadServer(create_app(settings)) as server:
@@ -104,13 +115,19 @@ def test_drain_exits_non_zero_only_on_configuration_errors(env: dict[str, str]) 
 
 def test_worker_delivers_and_stops_cleanly_on_sigterm(db_url: str) -> None:
     with FakeSegment() as fake:
-        env = {"DATABASE_URL": db_url, "SEGMENT_WRITE_KEY": fake.write_key,
-               "SEGMENT_ENDPOINT": fake.url, "CTSYNC_LOG_LEVEL": "warning"}
+        env = {
+            "DATABASE_URL": db_url,
+            "SEGMENT_WRITE_KEY": fake.write_key,
+            "SEGMENT_ENDPOINT": fake.url,
+            "CTSYNC_LOG_LEVEL": "warning",
+        }
         settings = Settings(**env)
         with ThreadServer(create_app(settings, background_drainer=False)) as server:
             for i in range(5):
-                httpx.post(f"{server.url}/api/webhook",
-                           json=payloads.created(f"c-{i}", email=f"w{i}@example.com"))
+                httpx.post(
+                    f"{server.url}/api/webhook",
+                    json=payloads.created(f"c-{i}", email=f"w{i}@example.com"),
+                )
         worker = ServerProcess(env, "worker", "--concurrency", "2").start(wait_healthy=False)
         fake.wait_for(lambda: len(fake.messages) == 5, timeout=30)
         assert worker.proc is not None
@@ -120,6 +137,16 @@ def test_worker_delivers_and_stops_cleanly_on_sigterm(db_url: str) -> None:
 
 def test_help_lists_every_command() -> None:
     out = ctsync({}, "--help").stdout
-    for name in ("serve", "worker", "drain", "events", "dlq", "replay", "transform",
-                 "send-sample", "check", "db"):
+    for name in (
+        "serve",
+        "worker",
+        "drain",
+        "events",
+        "dlq",
+        "replay",
+        "transform",
+        "send-sample",
+        "check",
+        "db",
+    ):
         assert name in out

@@ -17,8 +17,11 @@ from tests import payloads
 from tests.fakes.segment import Answer, FakeSegment
 from tests.helpers import ThreadServer, postgres_database, wait_for
 
-FAST_RETRY = {"CTSYNC_RETRY_BASE_S": "0.02", "CTSYNC_RETRY_CAP_S": "0.2",
-              "CTSYNC_DRAIN_INTERVAL_S": "0.05"}
+FAST_RETRY = {
+    "CTSYNC_RETRY_BASE_S": "0.02",
+    "CTSYNC_RETRY_CAP_S": "0.2",
+    "CTSYNC_DRAIN_INTERVAL_S": "0.05",
+}
 
 
 @pytest.fixture
@@ -36,8 +39,13 @@ def serve(db_url: str, fake: FakeSegment) -> Iterator[AppFactory]:
     servers: list[ThreadServer] = []
 
     def start(*, exposed: bool = False, **env: Any) -> ThreadServer:
-        values = {"DATABASE_URL": db_url, "SEGMENT_ENDPOINT": fake.url,
-                  "SEGMENT_WRITE_KEY": fake.write_key, **FAST_RETRY, **env}
+        values = {
+            "DATABASE_URL": db_url,
+            "SEGMENT_ENDPOINT": fake.url,
+            "SEGMENT_WRITE_KEY": fake.write_key,
+            **FAST_RETRY,
+            **env,
+        }
         values = {k: v for k, v in values.items() if v is not None}
         settings = Settings(**values)
         server = ThreadServer(create_app(settings, exposed=exposed)).__enter__()
@@ -52,16 +60,18 @@ def serve(db_url: str, fake: FakeSegment) -> Iterator[AppFactory]:
 def post(server: ThreadServer, body: Any, **kw: Any) -> httpx.Response:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers = {"content-type": "application/json", **kw.pop("headers", {})}
-    return httpx.post(f"{server.url}/api/webhook", content=content, headers=headers,
-                      timeout=10, **kw)
+    return httpx.post(
+        f"{server.url}/api/webhook", content=content, headers=headers, timeout=10, **kw
+    )
 
 
 def admin(server: ThreadServer, path: str) -> Any:
     return httpx.get(f"{server.url}/api/admin/{path}", timeout=10).json()
 
 
-def test_a_customer_created_reaches_segment_as_identify(serve: AppFactory,
-                                                        fake: FakeSegment) -> None:
+def test_a_customer_created_reaches_segment_as_identify(
+    serve: AppFactory, fake: FakeSegment
+) -> None:
     server = serve()
     r = post(server, payloads.created(email="  Jane.Doe@Example.COM "))
     assert r.status_code == 200
@@ -71,8 +81,12 @@ def test_a_customer_created_reaches_segment_as_identify(serve: AppFactory,
     assert msg["type"] == "identify"
     assert msg["userId"] == "jane.doe@example.com"
     assert msg["traits"]["name"] == "Jane Doe"
-    assert msg["traits"]["address"] == {"street": "Hauptstr. 5", "city": "Berlin",
-                                        "postalCode": "10115", "country": "DE"}
+    assert msg["traits"]["address"] == {
+        "street": "Hauptstr. 5",
+        "city": "Berlin",
+        "postalCode": "10115",
+        "country": "DE",
+    }
     assert msg["messageId"] == r.json()["messageIds"][0]
     assert fake.silently_dropped() == []
 
@@ -94,18 +108,22 @@ def test_a_segment_outage_loses_nothing(serve: AppFactory, fake: FakeSegment) ->
     server = serve()
     fake.down()
     for i in range(30):
-        assert post(server, payloads.created(f"c-{i}", email=f"u{i}@example.com")).status_code \
-            == 200
+        assert (
+            post(server, payloads.created(f"c-{i}", email=f"u{i}@example.com")).status_code == 200
+        )
     fake.wait_for(lambda: fake.stats()["by_status"].get("503", 0) >= 2)
     assert fake.messages == []
     fake.up()
     fake.wait_for(lambda: len(set(fake.message_ids())) == 30, timeout=20)
-    wait_for(lambda: admin(server, "stats")["messages"] == {"delivered": 30},
-             what="every message settled as delivered")
+    wait_for(
+        lambda: admin(server, "stats")["messages"] == {"delivered": 30},
+        what="every message settled as delivered",
+    )
 
 
-def test_5xx_and_429_are_retried_honouring_retry_after(serve: AppFactory,
-                                                       fake: FakeSegment) -> None:
+def test_5xx_and_429_are_retried_honouring_retry_after(
+    serve: AppFactory, fake: FakeSegment
+) -> None:
     server = serve()
     fake.script([500, Answer(429, retry_after=0.3), 502])
     r = post(server, payloads.created())
@@ -135,8 +153,9 @@ def test_a_rejected_batch_becomes_dead_letters_with_the_response_then_replays(
     assert fake.messages[0]["messageId"] == dead["message_id"]
 
 
-def test_one_bad_message_does_not_sink_its_batch_mates(serve: AppFactory,
-                                                       fake: FakeSegment) -> None:
+def test_one_bad_message_does_not_sink_its_batch_mates(
+    serve: AppFactory, fake: FakeSegment
+) -> None:
     server = serve()
     huge = "x" * 40_000
     post(server, payloads.created("c-big", email="big@example.com", firstName=huge))
@@ -151,8 +170,9 @@ def test_capture_mode_stores_what_it_would_send(serve: AppFactory, fake: FakeSeg
     server = serve(SEGMENT_WRITE_KEY=None)
     r = post(server, payloads.created())
     assert r.json()["status"] == "accepted"
-    captured = wait_for(lambda: admin(server, "messages?status=captured")["messages"],
-                        what="captured")
+    captured = wait_for(
+        lambda: admin(server, "messages?status=captured")["messages"], what="captured"
+    )
     assert captured[0]["body"]["userId"] == "jane.doe@example.com"
     assert fake.requests == []
 
@@ -165,8 +185,12 @@ def test_capture_mode_stores_what_it_would_send(serve: AppFactory, fake: FakeSeg
         (b"[1, 2]", {}, 400, "array"),
         (b'"text"', {}, 400, "object"),
         (b'{"notificationType": "Message"}', {}, 400, "resource"),
-        (json.dumps(payloads.message("CustomerCreated", customer={"id": "c"})).encode(), {},
-         400, "email"),
+        (
+            json.dumps(payloads.message("CustomerCreated", customer={"id": "c"})).encode(),
+            {},
+            400,
+            "email",
+        ),
         (b'{"a": NaN}', {}, 400, ""),
         (b"\xff\xfe", {}, 400, ""),
         (b"{}", {"content-type": "application/x-www-form-urlencoded"}, 415, "content type"),
@@ -176,7 +200,11 @@ def test_capture_mode_stores_what_it_would_send(serve: AppFactory, fake: FakeSeg
     ],
 )
 def test_bad_input_gets_a_clear_4xx_and_the_service_keeps_working(
-    serve: AppFactory, fake: FakeSegment, body: bytes, headers: dict[str, str], status: int,
+    serve: AppFactory,
+    fake: FakeSegment,
+    body: bytes,
+    headers: dict[str, str],
+    status: int,
     needle: str,
 ) -> None:
     server = serve()
@@ -226,16 +254,16 @@ def test_serverless_mode_delivers_before_answering(serve: AppFactory, fake: Fake
     assert len(fake.messages) == 1  # no waiting: delivered on the request path
 
 
-def test_cron_drain_requires_the_secret_and_accepts_get(serve: AppFactory,
-                                                       fake: FakeSegment) -> None:
+def test_cron_drain_requires_the_secret_and_accepts_get(
+    serve: AppFactory, fake: FakeSegment
+) -> None:
     server = serve(CTSYNC_INLINE_DELIVERY="true", CRON_SECRET="s3cret")
     fake.down()
     post(server, payloads.created())
     fake.up()
     assert httpx.get(f"{server.url}/api/cron/drain", timeout=10).status_code == 401
     wrong = {"Authorization": "Bearer nope"}
-    assert httpx.get(f"{server.url}/api/cron/drain", headers=wrong, timeout=10).status_code \
-        == 401
+    assert httpx.get(f"{server.url}/api/cron/drain", headers=wrong, timeout=10).status_code == 401
     ok = {"Authorization": "Bearer s3cret"}
 
     def drained() -> bool:
@@ -273,8 +301,13 @@ def test_health_ready_and_metrics(serve: AppFactory, fake: FakeSegment) -> None:
     assert httpx.get(f"{server.url}/api/ready").json()["status"] == "ready"
     post(server, payloads.created())
     fake.wait_for(lambda: len(fake.messages) == 1)
-    text = wait_for(lambda: (t := httpx.get(f"{server.url}/metrics").text)
-                    and 'ctsync_messages_total{status="delivered"}' in t and t)
+    text = wait_for(
+        lambda: (
+            (t := httpx.get(f"{server.url}/metrics").text)
+            and 'ctsync_messages_total{status="delivered"}' in t
+            and t
+        )
+    )
     assert 'ctsync_events_total{envelope="direct",status="accepted"}' in text
 
 
@@ -282,8 +315,12 @@ def test_the_webhook_answers_503_when_the_event_cannot_be_stored(
     fake: FakeSegment, pg_template: str
 ) -> None:
     with postgres_database(pg_template) as url:
-        settings = Settings(DATABASE_URL=url, SEGMENT_ENDPOINT=fake.url,
-                            SEGMENT_WRITE_KEY=fake.write_key, CTSYNC_STORE_TIMEOUT_S="2")
+        settings = Settings(
+            DATABASE_URL=url,
+            SEGMENT_ENDPOINT=fake.url,
+            SEGMENT_WRITE_KEY=fake.write_key,
+            CTSYNC_STORE_TIMEOUT_S="2",
+        )
         with ThreadServer(create_app(settings)) as server:
             assert post(server, payloads.created()).status_code == 200
             admin_conn = open_store(url)

@@ -18,8 +18,7 @@ HORIZON = 3600.0
 def record(store: Store, payload: dict, now: float | None = None):
     event = parse_ct_payload(payload)
     at = time.time() if now is None else now
-    return store.write(lambda c: record_event(c, event, planner=PLANNER, now=at,
-                                              horizon_s=HORIZON))
+    return store.write(lambda c: record_event(c, event, planner=PLANNER, now=at, horizon_s=HORIZON))
 
 
 def test_migrations_are_idempotent_and_safe_in_parallel(db_url: str) -> None:
@@ -66,8 +65,11 @@ def test_an_expired_lease_is_claimed_again_with_the_same_message_id(store: Store
     again = store.write(lambda c: claim(c, owner="b", now=now + 6, lease_s=5, limit=10))
     assert [m.message_id for m in again] == [m.message_id for m in first]
     # the dead worker's late report no longer counts: its lease is gone
-    lost = store.write(lambda c: settle(c, owner="dead-worker", now=now + 7,
-                                        outcomes=[Outcome(first[0].id, "delivered", 200)]))
+    lost = store.write(
+        lambda c: settle(
+            c, owner="dead-worker", now=now + 7, outcomes=[Outcome(first[0].id, "delivered", 200)]
+        )
+    )
     assert lost == 1
 
 
@@ -80,8 +82,11 @@ def test_messages_of_one_customer_go_out_in_order(store: Store) -> None:
     # c-1's second message waits for its first; c-2 goes alongside
     assert sorted(m.user_id for m in batch) == ["jane.doe@example.com", "max@example.com"]
     assert [m.body["traits"].get("firstName") for m in batch] == ["Jane", "Jane"]
-    store.write(lambda c: settle(c, owner="a", now=now, outcomes=[
-        Outcome(m.id, "delivered", 200) for m in batch]))
+    store.write(
+        lambda c: settle(
+            c, owner="a", now=now, outcomes=[Outcome(m.id, "delivered", 200) for m in batch]
+        )
+    )
     nxt = store.write(lambda c: claim(c, owner="a", now=now, lease_s=30, limit=10))
     assert [m.body["traits"].get("firstName") for m in nxt] == ["Janet"]
 
@@ -90,8 +95,11 @@ def test_dead_letters_replay_with_their_original_message_id(store: Store) -> Non
     record(store, payloads.created())
     now = time.time()
     [m] = store.write(lambda c: claim(c, owner="a", now=now, lease_s=30, limit=10))
-    store.write(lambda c: settle(c, owner="a", now=now, outcomes=[
-        Outcome(m.id, "dead", 400, 3.0, "HTTP 400: bad")]))
+    store.write(
+        lambda c: settle(
+            c, owner="a", now=now, outcomes=[Outcome(m.id, "dead", 400, 3.0, "HTTP 400: bad")]
+        )
+    )
     dead = store.read(lambda c: list_messages(c, status="dead"))
     assert [d["last_error"] for d in dead] == ["HTTP 400: bad"]
     assert store.write(lambda c: replay(c, ids=None, now=now, horizon_s=HORIZON)) == 1
@@ -113,8 +121,7 @@ def test_a_delta_before_any_snapshot_waits_then_goes_out(store: Store) -> None:
     waiting = record(store, payloads.first_name_set("c-9", version=2, name="Late"))
     assert waiting.status == "waiting"
     record(store, payloads.created("c-9", version=1))
-    firsts = [m["body"]["traits"].get("firstName")
-              for m in store.read(list_messages)]
+    firsts = [m["body"]["traits"].get("firstName") for m in store.read(list_messages)]
     assert "Late" in firsts
     assert store.read(counts)["events"].get("waiting", 0) == 0
 
@@ -124,8 +131,14 @@ def test_purge_removes_old_delivered_data_but_keeps_dead_letters(store: Store) -
     record(store, payloads.created("c-1"), now=old)
     record(store, payloads.created("c-2"), now=old)
     batch = store.write(lambda c: claim(c, owner="a", now=old, lease_s=30, limit=10))
-    store.write(lambda c: settle(c, owner="a", now=old, outcomes=[
-        Outcome(batch[0].id, "delivered", 200), Outcome(batch[1].id, "dead", 400)]))
+    store.write(
+        lambda c: settle(
+            c,
+            owner="a",
+            now=old,
+            outcomes=[Outcome(batch[0].id, "delivered", 200), Outcome(batch[1].id, "dead", 400)],
+        )
+    )
     removed = store.write(lambda c: purge(c, before=time.time() - 30 * 86400))
     assert removed["messages"] == 1
     left = store.read(list_messages)
