@@ -1,0 +1,137 @@
+"""(b): delivery throughput to the fake Segment, every contender in a fresh process.
+
+The fake is reset before each contender and asked afterwards what it got, so
+a row counts only messages that arrived (and shows duplicates, if any).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import _payloads
+from bench._procs import ROOT, child_env
+from bench.delivery import preload, read_messages, write_messages
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    key: str
+    label: str
+    messages: int
+    seconds: float
+    cpu_s: float
+    received: int
+    duplicates: int
+    dropped: int
+    requests: int | None
+
+    @property
+    def rate(self) -> float:
+        """Messages that arrived per second."""
+        return self.received / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us_per_message(self) -> float:
+        """The contender's own CPU (all its threads) per message that arrived."""
+        return 1e6 * self.cpu_s / self.received if self.received else float("nan")
+
+
+@dataclass
+class DeliveryResults:
+    messages: int
+    rows: list[DeliveryRow] = field(default_factory=list)
+    preload_s: dict[str, float] = field(default_factory=dict)
+
+    def row(self, key: str) -> DeliveryRow | None:
+        return next((r for r in self.rows if r.key == key), None)
+
+
+def run_delivery(
+    fake_url: str,
+    write_key: str,
+    stores: dict[str, str],
+    tmp: Path,
+    *,
+    messages: int,
+    log: Callable[[str], None] = print,
+) -> DeliveryResults:
+    """Raw ceiling, ctsync on each store, analytics-python (raised queue, then default)."""
+    results = DeliveryResults(messages)
+    path = tmp / "messages.json"
+    started = time.perf_counter()
+    n = write_messages(path, _payloads.run_id(), messages)
+    results.preload_s["mapping"] = time.perf_counter() - started
+    bodies = read_messages(path)
+    for kind, url in stores.items():
+        started = time.perf_counter()
+        pending = preload(url, bodies)
+        results.preload_s[kind] = time.perf_counter() - started
+        log(f"  queued {pending} of {n} messages in {kind} in {results.preload_s[kind]:.1f} s")
+    common = ["--fake", fake_url, "--write-key", write_key]
+    from_file = [*common, "--messages", str(path)]
+    plan = [("raw", "raw ceiling: httpx, 100 per POST, from memory", ["raw", *from_file])]
+    plan += [
+        (f"ctsync-{k}", f"ctsync drain, {_STORE_LABEL[k]} outbox", ["ctsync", *common, "--db", url])
+        for k, url in stores.items()
+    ]
+    plan += [
+        (
+            "analytics",
+            f"analytics-python, max_queue_size={n + 1}",
+            ["analytics", *from_file, "--max-queue", str(n + 1)],
+        ),
+        (
+            "analytics-default",
+            "analytics-python, default max_queue_size",
+            ["analytics", *from_file],
+        ),
+    ]
+    for key, label, argv in plan:
+        row = _contender(fake_url, key, label, argv, n)
+        results.rows.append(row)
+        log(
+            f"  {label:<48} {row.received:6d} msgs in {row.seconds:6.2f} s = {row.rate:8.0f} msg/s"
+            + (f"  dropped {row.dropped}" if row.dropped else "")
+        )
+    return results
+
+
+_STORE_LABEL = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+def _contender(fake_url: str, key: str, label: str, argv: list[str], messages: int) -> DeliveryRow:
+    httpx.post(f"{fake_url}/_fake/reset", timeout=10).raise_for_status()
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.delivery", *argv],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=child_env(),
+        timeout=600,
+    )
+    if done.returncode != 0:
+        msg = f"{key} failed: {done.stderr[-2000:]}"
+        raise RuntimeError(msg)
+    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    stats = httpx.get(f"{fake_url}/_fake/stats", timeout=10).json()
+    return DeliveryRow(
+        key=key,
+        label=label,
+        messages=messages,
+        seconds=float(out["seconds"]),
+        cpu_s=float(out["cpu_s"]),
+        received=int(stats["unique_message_ids"]),
+        duplicates=int(stats["duplicates"]),
+        dropped=int(out.get("dropped") or 0),
+        requests=out.get("requests"),
+    )
