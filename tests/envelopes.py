@@ -14,6 +14,11 @@ def _id() -> str:
     return str(uuid.uuid4())
 
 
+def _resource(payload: dict[str, Any]) -> dict[str, Any]:
+    resource = payload.get("resource")
+    return resource if isinstance(resource, dict) else {}
+
+
 def pubsub(
     payload: Any, *, message_id: str | None = None, raw: bytes | None = None
 ) -> dict[str, Any]:
@@ -66,7 +71,7 @@ SNS_HEADERS = {
 
 def cloudevent(payload: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
     """commercetools' CloudEvents format: ``data`` is the Platform payload."""
-    resource = payload.get("resource", {}).get("typeId", "customer")
+    resource = _resource(payload).get("typeId", "customer")
     kind = "message" if payload.get("notificationType") == "Message" else "change"
     name = payload.get("type") if kind == "message" else payload.get("notificationType")
     return {
@@ -74,7 +79,7 @@ def cloudevent(payload: dict[str, Any], *, event_id: str | None = None) -> dict[
         "id": event_id or payload.get("id") or _id(),
         "type": f"com.commercetools.{resource}.{kind}.{name}",
         "source": f"/{payload.get('projectKey', 'shop')}/{resource}s",
-        "subject": payload.get("resource", {}).get("id", "x"),
+        "subject": _resource(payload).get("id", "x"),
         "time": "2026-11-01T10:00:00.000Z",
         "sequence": str(payload.get("sequenceNumber", 1)),
         "sequencetype": "Integer",
@@ -95,7 +100,7 @@ def eventgrid(*payloads: dict[str, Any]) -> list[dict[str, Any]]:
         {
             "id": _id(),
             "topic": "/subscriptions/x/resourceGroups/shop/providers/Microsoft.EventGrid/topics/ct",
-            "subject": p.get("resource", {}).get("id", "x"),
+            "subject": _resource(p).get("id", "x"),
             "eventType": f"com.commercetools.customer.message.{p.get('type', 'X')}",
             "eventTime": "2026-11-01T10:00:00.000Z",
             "data": p,

@@ -237,3 +237,13 @@ def test_the_same_message_via_any_envelope_has_the_same_dedupe_key() -> None:
 
 def test_sources_are_the_clouds() -> None:
     assert set(SOURCES) == {"pubsub", "sns", "eventgrid", "cloudevents", "eventbridge"}
+
+
+@pytest.mark.parametrize("junk", [{}, [], 1.5, None])
+def test_an_sns_type_of_any_json_value_is_never_a_crash(junk: Any) -> None:
+    body = {**envelopes.sns(payloads.created()), "Type": junk}
+    raw = {**envelopes.SNS_HEADERS, "x-amz-sns-rawdelivery": "true"}
+    assert unwrap(body, raw).items[0].envelope == "sns"  # not an envelope: the raw payload
+    with pytest.raises(InputError, match="SNS message Type"):
+        unwrap(body, envelopes.SNS_HEADERS)
+    assert detect(body, JSON) != "sns"

@@ -213,3 +213,12 @@ def test_a_topic_outside_the_allowed_list_is_refused_before_any_fetch() -> None:
 def test_an_invalid_cert_host_pattern_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="CTSYNC_SNS_CERT_HOST"):
         Settings(CTSYNC_SNS_CERT_HOST="(unclosed")
+
+
+@pytest.mark.parametrize("field", ["Type", "TopicArn"])
+@pytest.mark.parametrize("junk", [{}, [], None, 7])
+def test_sns_fields_of_any_json_type_are_unauthorized_not_a_crash(field: str, junk: Any) -> None:
+    settings = Settings(CTSYNC_SNS_VERIFY="true", CTSYNC_SNS_TOPIC_ARN=envelopes.TOPIC_ARN)
+    guard = SenderGuard(settings, exposed=True)
+    with pytest.raises(Unauthorized):
+        asyncio.run(guard.check_body({**envelopes.sns({}), field: junk}))

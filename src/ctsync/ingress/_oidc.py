@@ -17,6 +17,7 @@ from google.auth import transport
 from ctsync.config import Settings
 from ctsync.errors import Unauthorized
 from ctsync.ingress._fetch import DocumentCache, FetchError
+from ctsync.ingress._unwrapped import one_of
 
 __all__ = ["PubSubTokenVerifier"]
 
@@ -48,7 +49,7 @@ class PubSubTokenVerifier:
     async def verify(self, token: str) -> None:
         """Return when ``token`` is a valid Pub/Sub push token; else Unauthorized."""
         claims = await self._claims(token)
-        if claims.get("iss") not in _ISSUERS:
+        if not one_of(claims.get("iss"), _ISSUERS):
             msg = "Pub/Sub token rejected: the issuer is not accounts.google.com"
             raise Unauthorized(msg)
         if self._email is None:

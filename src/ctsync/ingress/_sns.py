@@ -18,7 +18,7 @@ import httpx
 
 from ctsync.errors import CtsyncError, InputError
 from ctsync.ingress._cloudevents import content_item
-from ctsync.ingress._unwrapped import Item, Unwrapped, delivery_id, header_flag
+from ctsync.ingress._unwrapped import Item, Unwrapped, delivery_id, header_flag, one_of
 
 __all__ = [
     "SNS_TYPES",
@@ -42,7 +42,7 @@ class SubscriptionNotConfirmed(CtsyncError):
 
 def is_sns_envelope(data: Any) -> bool:
     """The SNS JSON envelope itself (``Type``, ``TopicArn``, ``MessageId``, ...)."""
-    return isinstance(data, dict) and data.get("Type") in SNS_TYPES and "TopicArn" in data
+    return isinstance(data, dict) and one_of(data.get("Type"), SNS_TYPES) and "TopicArn" in data
 
 
 def is_sns(data: Any, headers: Mapping[str, str]) -> bool:

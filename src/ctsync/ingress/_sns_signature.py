@@ -22,6 +22,7 @@ from ctsync.config import Settings
 from ctsync.errors import InputError, Unauthorized
 from ctsync.ingress._fetch import DocumentCache, FetchError
 from ctsync.ingress._sns import SNS_TYPES, check_sns_url
+from ctsync.ingress._unwrapped import one_of
 
 __all__ = ["SnsSignatureVerifier", "string_to_sign", "verify_signature"]
 
@@ -49,10 +50,10 @@ class SnsSignatureVerifier:
 
     async def verify(self, message: Any) -> None:
         """Return when ``message`` is validly signed; else Unauthorized with the reason."""
-        if not isinstance(message, dict) or message.get("Type") not in SNS_TYPES:
+        if not isinstance(message, dict) or not one_of(message.get("Type"), SNS_TYPES):
             msg = "not a signed SNS message"
             raise Unauthorized(msg)
-        if self._topics and message.get("TopicArn") not in self._topics:
+        if self._topics and not one_of(message.get("TopicArn"), self._topics):
             msg = "the SNS topic is not one of CTSYNC_SNS_TOPIC_ARN"
             raise Unauthorized(msg)
         try:

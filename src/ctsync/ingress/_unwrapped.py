@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Item", "Unwrapped", "delivery_id", "header_flag"]
+__all__ = ["Item", "Unwrapped", "delivery_id", "header_flag", "one_of"]
 
 _MAX_ID_CHARS = 256
 
@@ -51,6 +51,11 @@ def delivery_id(value: Any) -> str | None:
     if isinstance(value, str) and 0 < len(value) <= _MAX_ID_CHARS:
         return value
     return None
+
+
+def one_of(value: Any, choices: frozenset[str]) -> bool:
+    """``value in choices`` for any JSON value (a list or object would raise TypeError)."""
+    return isinstance(value, str) and value in choices
 
 
 def header_flag(headers: Mapping[str, str], name: str) -> bool:
