@@ -8,7 +8,6 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -30,12 +29,13 @@ from ctsync.ingress import (
 )
 from ctsync.ingress._openapi import HANDSHAKE_OPENAPI, WEBHOOK_OPENAPI
 from ctsync.ingress._parse import payload_hash
+from ctsync.logs import get_logger
 from ctsync.pipeline import RecordResult
 from ctsync.service import Runtime
 from ctsync.store._ops import counts
 
 router = APIRouter()
-log = structlog.get_logger("ctsync.webhook")
+log = get_logger("ctsync.webhook")
 
 _JSON_TYPES = {
     "application/json",
@@ -263,7 +263,9 @@ async def _read_body(request: Request, timeout_s: float) -> bytes:
     return b"".join(chunks)
 
 
-@router.api_route("/api/cron/drain", methods=["GET", "POST"])
+# One route per method: a shared route would give both the same OpenAPI operationId.
+@router.get("/api/cron/drain", operation_id="cron_drain_get")
+@router.post("/api/cron/drain", operation_id="cron_drain_post")
 async def cron_drain(request: Request) -> Response:
     """Deliver what is due within the time budget (Vercel Cron calls it with GET)."""
     rt = _runtime(request)
