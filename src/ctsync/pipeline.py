@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from ctsync.ingress._model import CtEvent
 from ctsync.mapping import IdentityState, MappingOptions, Plan, plan_event
+from ctsync.sinks import validate_message
 from ctsync.store import Conn
 
 __all__ = [
@@ -134,6 +135,8 @@ def _apply(
     plan = planner(event, state)
     queued = []
     for position, msg in enumerate(plan.messages):
+        # Checked here, once: Segment answers 200 and drops such a message later.
+        problem = validate_message(msg.body)
         changed = conn.run(
             "insert_message",
             event_id=event_id,
@@ -141,9 +144,12 @@ def _apply(
             order_key=_order_key(event),
             type=msg.type,
             user_id=msg.user_id,
-            body=json.dumps(msg.body, separators=(",", ":")),
+            body=json.dumps(msg.body, separators=(",", ":"), ensure_ascii=False),
             now=now + position * 1e-6,
             deadline=now + horizon_s,
+            status="dead" if problem else "pending",
+            error=f"invalid message: {problem}" if problem else None,
+            finished_at=now if problem else None,
         )
         if changed:
             queued.append(msg.message_id)

@@ -81,14 +81,14 @@ def test_messages_of_one_customer_go_out_in_order(store: Store) -> None:
     batch = store.write(lambda c: claim(c, owner="a", now=now, lease_s=30, limit=10))
     # c-1's second message waits for its first; c-2 goes alongside
     assert sorted(m.user_id for m in batch) == ["jane.doe@example.com", "max@example.com"]
-    assert [m.body["traits"].get("firstName") for m in batch] == ["Jane", "Jane"]
+    assert [m.message["traits"].get("firstName") for m in batch] == ["Jane", "Jane"]
     store.write(
         lambda c: settle(
             c, owner="a", now=now, outcomes=[Outcome(m.id, "delivered", 200) for m in batch]
         )
     )
     nxt = store.write(lambda c: claim(c, owner="a", now=now, lease_s=30, limit=10))
-    assert [m.body["traits"].get("firstName") for m in nxt] == ["Janet"]
+    assert [m.message["traits"].get("firstName") for m in nxt] == ["Janet"]
 
 
 def test_dead_letters_replay_with_their_original_message_id(store: Store) -> None:

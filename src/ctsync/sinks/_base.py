@@ -33,8 +33,12 @@ class Sink(Protocol):
     name: str
     endpoint: str
 
-    async def send(self, batch: Sequence[dict[str, Any]]) -> SinkResult:
-        """Deliver the batch as a whole, or raise RetryableError / PermanentError."""
+    async def send(self, batch: Sequence[str]) -> SinkResult:
+        """Deliver the batch (each message as compact JSON text) as a whole.
+
+        Raises RetryableError or PermanentError. Messages arrive encoded, as the
+        outbox stores them, so the hot path never decodes and re-encodes them.
+        """
         ...
 
     async def probe(self) -> None:
@@ -69,18 +73,18 @@ def validate_message(message: dict[str, Any]) -> str | None:
 
 
 def chunk_batches(
-    messages: Sequence[dict[str, Any]],
+    sizes: Sequence[int],
     *,
     max_bytes: int = MAX_BATCH_BYTES,
     max_count: int = MAX_BATCH_MESSAGES,
 ) -> list[list[int]]:
-    """Split messages (by index) into request batches within Segment's limits."""
+    """Split messages (given their encoded sizes) into request batches within Segment's limits."""
     envelope = 64  # {"batch":[...],"sentAt":"..."} around the items
     chunks: list[list[int]] = []
     current: list[int] = []
     size = envelope
-    for i, message in enumerate(messages):
-        item = encoded_size(message) + 1
+    for i, message_size in enumerate(sizes):
+        item = message_size + 1
         if current and (size + item > max_bytes or len(current) >= max_count):
             chunks.append(current)
             current, size = [], envelope

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from ctsync.sinks._base import SinkResult
 
@@ -14,7 +13,7 @@ class CaptureSink:
     name = "capture"
     endpoint = "capture://"
 
-    async def send(self, batch: Sequence[dict[str, Any]]) -> SinkResult:
+    async def send(self, batch: Sequence[str]) -> SinkResult:
         del batch
         return SinkResult(status_code=None, latency_ms=0.0, captured=True)
 

@@ -7,7 +7,6 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import httpx
 
@@ -42,12 +41,16 @@ class SegmentSink:
     def __repr__(self) -> str:
         return f"SegmentSink(endpoint={self.endpoint!r}, write_key=***)"
 
-    async def send(self, batch: Sequence[dict[str, Any]]) -> SinkResult:
+    async def send(self, batch: Sequence[str]) -> SinkResult:
         sent_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        # The messages are already compact JSON (as stored): join them, don't re-encode.
+        content = f'{{"batch":[{",".join(batch)}],"sentAt":"{sent_at}"}}'.encode()
         started = time.perf_counter()
         try:
             response = await self._client.post(
-                f"{self.endpoint}/v1/batch", json={"batch": list(batch), "sentAt": sent_at}
+                f"{self.endpoint}/v1/batch",
+                content=content,
+                headers={"Content-Type": "application/json"},
             )
         except httpx.TimeoutException as exc:
             msg = f"timeout talking to {self.endpoint}: {type(exc).__name__}"

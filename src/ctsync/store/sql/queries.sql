@@ -56,9 +56,9 @@ WHERE project_key = :project_key AND customer_id = :customer_id
 
 -- insert_message --
 INSERT INTO outbox (event_id, message_id, order_key, type, user_id, body, status,
-                    attempts, created_at, deadline, next_attempt_at)
-VALUES (:event_id, :message_id, :order_key, :type, :user_id, :body, 'pending',
-        0, :now, :deadline, :now)
+                    attempts, created_at, deadline, next_attempt_at, last_error, finished_at)
+VALUES (:event_id, :message_id, :order_key, :type, :user_id, :body, :status,
+        0, :now, :deadline, :now, :error, :finished_at)
 ON CONFLICT (message_id) DO NOTHING
 
 -- claim --
