@@ -18,8 +18,11 @@ requests share one upload: the seed's best case.
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio.to_thread
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -121,7 +124,13 @@ def seed_app(segment_url: str, write_key: str) -> FastAPI:
 
     failures: list[Exception] = []
     client = Client(write_key, host=segment_url, on_error=lambda exc, _batch: failures.append(exc))
-    app = FastAPI(title="bench seed design")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await anyio.to_thread.run_sync(client.shutdown)  # stop its consumer thread
+
+    app = FastAPI(title="bench seed design", lifespan=lifespan)
 
     @app.get("/api/health")
     async def health() -> JSONResponse:
