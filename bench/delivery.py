@@ -77,6 +77,9 @@ def preload(db_url: str, bodies: Sequence[dict[str, Any]], *, chunk: int = 2000)
                 "body": json.dumps(b, separators=(",", ":")),
                 "now": now + i * 1e-6,
                 "deadline": now + HORIZON_S,
+                "status": "pending",
+                "error": None,
+                "finished_at": None,
             }
             for i, b in enumerate(bodies)
         ]
