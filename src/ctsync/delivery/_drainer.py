@@ -131,11 +131,30 @@ class Drainer:
         return report
 
     async def drain(
-        self, *, budget_s: float | None = None, max_batches: int | None = None
+        self,
+        *,
+        budget_s: float | None = None,
+        max_batches: int | None = None,
+        concurrency: int = 4,
     ) -> DrainReport:
-        """Deliver what is due until nothing is, the budget is spent, or max_batches ran."""
-        total = DrainReport()
+        """Deliver what is due until nothing is, the budget is spent, or max_batches ran.
+
+        ``concurrency`` batches are in flight at once (each loop claims its own rows;
+        a customer's next message is never claimed while its previous one is pending).
+        """
         deadline = None if budget_s is None else time.monotonic() + budget_s
+        loops = max(1, concurrency if max_batches is None else min(concurrency, max_batches))
+        per_loop = None if max_batches is None else max(1, max_batches // loops)
+        reports = await asyncio.gather(
+            *(self._drain_loop(deadline, per_loop) for _ in range(loops))
+        )
+        total = DrainReport()
+        for report in reports:
+            total.add(report)
+        return total
+
+    async def _drain_loop(self, deadline: float | None, max_batches: int | None) -> DrainReport:
+        total = DrainReport()
         batches = 0
         while deadline is None or time.monotonic() < deadline:
             report = await self.drain_once()
