@@ -23,7 +23,6 @@ __all__ = [
     "default_planner",
     "record_event",
     "record_rejected",
-    "replan_failed",
 ]
 
 Planner = Callable[[CtEvent, IdentityState | None], Plan]
@@ -66,10 +65,12 @@ def record_event(
             existing["id"] if existing else None,
             reason=f"already recorded ({existing['status'] if existing else 'unknown'})",
         )
-    result = _apply(
+    result, knew_identity = _apply(
         conn, event, event_id, "received", planner=planner, now=now, horizon_s=horizon_s
     )
-    if result.status == "accepted":
+    if result.status == "accepted" and not knew_identity:
+        # Deltas wait only while the customer's identity is unknown: look for them
+        # just when this event is the one that made it known.
         _release_waiting(conn, event, planner=planner, now=now, horizon_s=horizon_s)
     return result
 
@@ -80,21 +81,6 @@ def record_rejected(conn: Conn, event: CtEvent, *, reason: str, now: float) -> R
     if event_id is None:
         return RecordResult("duplicate", None, reason="already recorded")
     return RecordResult("rejected", event_id, reason=reason)
-
-
-def replan_failed(
-    conn: Conn, *, planner: Planner, now: float, horizon_s: float, event_id: int | None = None
-) -> list[RecordResult]:
-    """Map failed and waiting events again (after a mapping fix or new credentials)."""
-    results = []
-    for row in conn.all("failed_events", event_id=event_id, limit=10_000):
-        event = _event_from_row(row)
-        current = conn.one("get_event", id=row["id"])
-        status = current["status"] if current else "failed"
-        results.append(
-            _apply(conn, event, row["id"], status, planner=planner, now=now, horizon_s=horizon_s)
-        )
-    return results
 
 
 def _insert_event(
@@ -130,7 +116,8 @@ def _apply(
     planner: Planner,
     now: float,
     horizon_s: float,
-) -> RecordResult:
+) -> tuple[RecordResult, bool]:
+    """Map one stored event and queue its messages; also says if its customer was known."""
     state = _load_identity(conn, event, now) if event.resource_type == "customer" else None
     plan = planner(event, state)
     queued = []
@@ -167,7 +154,7 @@ def _apply(
         reason=reason,
         user_id=plan.user_id,
     )
-    return RecordResult(status, event_id, tuple(queued), reason)
+    return RecordResult(status, event_id, tuple(queued), reason), bool(state and state.user_id)
 
 
 def _release_waiting(

@@ -26,15 +26,6 @@ FROM events
 WHERE project_key = :project_key AND resource_id = :resource_id AND status = 'waiting'
 ORDER BY resource_version, id
 
--- failed_events --
-SELECT id, kind, type, project_key, resource_type, resource_id, resource_version,
-       message_id, created_at, dedupe_key, envelope, payload
-FROM events
-WHERE status IN ('failed', 'waiting') AND payload IS NOT NULL
-  AND (CAST(:event_id AS BIGINT) IS NULL OR id = :event_id)
-ORDER BY id
-LIMIT :limit
-
 -- lock_identity --
 INSERT INTO identities (project_key, customer_id, user_id, state, updated_at)
 VALUES (:project_key, :customer_id, NULL, NULL, :now)
