@@ -61,17 +61,14 @@ class Runtime:
         """Store one event durably, with its messages; returns what to tell the sender."""
         now = time.time()
         horizon = self.settings.retry_horizon_s
-        return await anyio.to_thread.run_sync(
-            self.store.write,
-            lambda c: record_event(c, event, planner=self.planner, now=now, horizon_s=horizon),
+        return await self.store.awrite(
+            lambda c: record_event(c, event, planner=self.planner, now=now, horizon_s=horizon)
         )
 
     async def reject(self, event: CtEvent, reason: str) -> RecordResult:
         """Keep a delivery that can never be processed, with its reason."""
         now = time.time()
-        return await anyio.to_thread.run_sync(
-            self.store.write, lambda c: record_rejected(c, event, reason=reason, now=now)
-        )
+        return await self.store.awrite(lambda c: record_rejected(c, event, reason=reason, now=now))
 
     def purge_expired(self) -> dict[str, int]:
         """Remove personal data past CTSYNC_RETENTION_DAYS (dead letters stay)."""

@@ -16,8 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import anyio.to_thread
-
 from ctsync import metrics
 from ctsync.delivery._retry import RetryPolicy
 from ctsync.errors import PermanentError, RetryableError
@@ -297,7 +295,7 @@ class Drainer:
             log.warning("dead_lettered", action="deliver", count=report.dead)
 
     async def _db(self, fn: Callable[[Conn], T]) -> T:
-        return await anyio.to_thread.run_sync(self._store.write, fn)
+        return await self._store.awrite(fn)
 
 
 def _detail(exc: Exception, status: int | None, response: str | None) -> str:

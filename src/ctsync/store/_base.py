@@ -52,6 +52,10 @@ class Store(Protocol):
         """Run ``fn`` in a read-only transaction."""
         ...
 
+    async def awrite(self, fn: Callable[[Conn], T]) -> T:
+        """``write`` for the event loop: waits without blocking it."""
+        ...
+
     def migrate(self) -> list[int]:
         """Apply pending migrations (safe when several processes start at once)."""
         ...

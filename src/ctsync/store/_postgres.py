@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+import anyio.to_thread
 import psycopg
 import psycopg_pool
 from psycopg.rows import dict_row
@@ -85,6 +86,9 @@ class PostgresStore:
 
     def read(self, fn: Callable[[Conn], T]) -> T:
         return self._transaction(fn)
+
+    async def awrite(self, fn: Callable[[Conn], T]) -> T:
+        return await anyio.to_thread.run_sync(self._transaction, fn)
 
     def migrate(self) -> list[int]:
         return self.write(_apply_migrations)

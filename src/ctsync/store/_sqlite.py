@@ -9,6 +9,7 @@ run beside the writer).
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import sqlite3
 import threading
@@ -103,17 +104,33 @@ class SqliteStore:
         self._thread.start()
 
     def write(self, fn: Callable[[Conn], T]) -> T:
+        future = self._submit(fn)
+        try:
+            return future.result(timeout=self._timeout)
+        except FutureTimeout as exc:
+            future.cancel()
+            raise self._too_slow() from exc
+
+    async def awrite(self, fn: Callable[[Conn], T]) -> T:
+        # The writer thread resolves the future; the event loop awaits it directly,
+        # without parking a thread-pool thread per request.
+        future = self._submit(fn)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
+        except TimeoutError as exc:
+            future.cancel()
+            raise self._too_slow() from exc
+
+    def _submit(self, fn: Callable[[Conn], T]) -> Future[T]:
         if self._closed:
             msg = "store is closed"
             raise StoreUnavailable(msg)
         future: Future[T] = Future()
         self._jobs.put(_Job(fn, future))
-        try:
-            return future.result(timeout=self._timeout)
-        except FutureTimeout as exc:
-            future.cancel()
-            msg = f"SQLite store did not commit within {self._timeout:g} s"
-            raise StoreUnavailable(msg) from exc
+        return future
+
+    def _too_slow(self) -> StoreUnavailable:
+        return StoreUnavailable(f"SQLite store did not commit within {self._timeout:g} s")
 
     def read(self, fn: Callable[[Conn], T]) -> T:
         conn = self._reader()
