@@ -16,13 +16,16 @@ import binascii
 import datetime as dt
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctsync.config import Settings
 from ctsync.errors import InputError, Unauthorized
 from ctsync.ingress._fetch import DocumentCache, FetchError
 from ctsync.ingress._sns import SNS_TYPES, check_sns_url
 from ctsync.ingress._unwrapped import one_of
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 __all__ = ["SnsSignatureVerifier", "string_to_sign", "verify_signature"]
 
@@ -122,7 +125,7 @@ def _signature_bytes(value: Any) -> bytes:
         raise Unauthorized(msg) from exc
 
 
-def _certificate_key(certificate_pem: bytes) -> Any:
+def _certificate_key(certificate_pem: bytes) -> CertificatePublicKeyTypes:
     """The public key of a currently valid PEM certificate."""
     from cryptography import x509  # noqa: PLC0415
 

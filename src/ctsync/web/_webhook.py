@@ -137,20 +137,18 @@ async def _verified_json(request: Request, headers: dict[str, str]) -> Any:
     guard = _guard(request)
     try:
         await guard.check_headers(headers, dict(request.query_params))
-    except Unauthorized:
+    except Unauthorized as exc:
         if not guard.checks_body:
             raise
+        unproven = str(exc)
     else:
         _check_content_type(headers.get("content-type", ""))
         return await _read_json(request, headers)
     try:
         data = await _read_json(request, headers)
-    except InputError as exc:
-        msg = (
-            f"sender not verified: no credentials, and the body is not a signed SNS message ({exc})"
-        )
-        raise Unauthorized(msg) from exc
-    await guard.check_body(data)
+        await guard.check_body(data)
+    except InputError as exc:  # Unauthorized included: say why both checks failed
+        raise Unauthorized(f"{unproven}; and no SNS signature: {exc}") from exc
     _check_content_type(headers.get("content-type", ""))
     return data
 
