@@ -247,3 +247,11 @@ def test_an_sns_type_of_any_json_value_is_never_a_crash(junk: Any) -> None:
     with pytest.raises(InputError, match="SNS message Type"):
         unwrap(body, envelopes.SNS_HEADERS)
     assert detect(body, JSON) != "sns"
+
+
+def test_only_a_short_printable_string_is_a_delivery_id() -> None:
+    body = payloads.created()
+    for junk in ["", "x" * 300, "line\nbreak", "\x1b[31mred", 42, None]:
+        push = envelopes.pubsub(body)
+        push["message"]["messageId"] = push["message"]["message_id"] = junk
+        assert only_item(unwrap(push, JSON)).delivery_id is None

@@ -47,8 +47,8 @@ class Unwrapped:
 
 
 def delivery_id(value: Any) -> str | None:
-    """An envelope's id if it is a usable string, else None."""
-    if isinstance(value, str) and 0 < len(value) <= _MAX_ID_CHARS:
+    """An envelope's id if it is a usable string (short, printable: it is logged), else None."""
+    if isinstance(value, str) and 0 < len(value) <= _MAX_ID_CHARS and value.isprintable():
         return value
     return None
 
