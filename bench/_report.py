@@ -58,7 +58,10 @@ def machine() -> str:
     cpu = _cpuinfo_value("model name") or platform.processor() or "unknown CPU"
     ram_gib = _meminfo_kib("MemTotal") / 1024 / 1024
     commit = _git("rev-parse", "--short", "HEAD")
-    dirty = " (with uncommitted changes)" if _git("status", "--porcelain", "--", "src") else ""
+    changed = [
+        ln.split(maxsplit=1)[-1] for ln in _git("status", "--porcelain", "--", "src").splitlines()
+    ]
+    dirty = f" (with uncommitted changes to {', '.join(changed)})" if changed else ""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"{time.strftime('%Y-%m-%d %H:%M %Z')} · commit {commit}{dirty} · "
