@@ -83,6 +83,7 @@ def _post_until_recorded(url: str, body: dict, stop: threading.Event) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_nothing_accepted_is_lost_while_processes_die(db_url: str, tmp_path: Path) -> None:
     rng = random.Random(20261129)
     with FakeSegment() as fake:

@@ -29,6 +29,9 @@ def parse_ct_payload(data: Any, *, envelope: str = "direct") -> CtEvent:
         msg = "a commercetools delivery must be a JSON object"
         raise InputError(msg)
     kind = data.get("notificationType")
+    if kind is not None and not isinstance(kind, str):
+        msg = f"'notificationType' must be a string, not {_short(kind)}"
+        raise InputError(msg)
     if kind == "Message":
         if "resource" not in data and "customer" in data:
             return _seed(data, envelope)
