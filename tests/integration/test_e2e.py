@@ -335,3 +335,10 @@ def test_the_webhook_answers_503_when_the_event_cannot_be_stored(
             assert "stored" in r.json()["error"]
             with psycopg.connect(url.rsplit("/", 1)[0] + "/test", autocommit=True) as c:
                 c.execute(f"CREATE DATABASE {url.rsplit('/', 1)[1]}")
+
+
+def test_an_unknown_cloud_route_is_a_404_that_names_the_known_ones(serve: AppFactory) -> None:
+    server = serve()
+    r = httpx.post(f"{server.url}/api/webhook/carrier-pigeon", json=payloads.created())
+    assert r.status_code == 404
+    assert "pubsub" in r.json()["error"]
