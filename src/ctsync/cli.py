@@ -92,7 +92,8 @@ def worker(
             Drainer(rt.store, rt.sink, drainer_config(settings)) for _ in range(concurrency - 1)
         ]
         err.print(f"worker: {concurrency} loop(s), sink {rt.sink.name}")
-        await asyncio.gather(rt.maintain(stop), *(d.run(stop) for d in drainers))
+        idle = settings.drain_interval_s
+        await asyncio.gather(rt.maintain(stop), *(d.run(stop, idle_s=idle) for d in drainers))
         await rt.aclose()
 
     asyncio.run(main())

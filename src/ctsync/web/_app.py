@@ -46,7 +46,8 @@ def create_app(
         rt = runtime or Runtime.open(settings)
         app.state.runtime = rt
         stop = asyncio.Event()
-        tasks = [rt.drainer.run(stop), rt.maintain(stop)] if run_drainer else []
+        idle = settings.drain_interval_s
+        tasks = [rt.drainer.run(stop, idle_s=idle), rt.maintain(stop)] if run_drainer else []
         running = [asyncio.create_task(t) for t in tasks]
         try:
             yield
