@@ -34,6 +34,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds those are split in")
     p.add_argument("--conns", default="8,32", help="wrk connections, comma-separated")
     p.add_argument("--messages", type=int, default=20_000, help="messages per delivery run")
+    p.add_argument("--delivery-rounds", type=int, default=2, help="runs per delivery contender")
     p.add_argument("--import-repeat", type=int, default=9, help="samples per import")
     p.add_argument(
         "--import-source", action="store_true", help="also time imports without bytecode"
@@ -108,7 +109,9 @@ def _run_delivery(
         stores = {"sqlite": f"sqlite:///{tmp}/delivery.db"}
         if pg_url is not None:
             stores["postgres"] = pg_url
-        report.delivery = run_delivery(fake_url, WRITE_KEY, stores, tmp, messages=args.messages)
+        report.delivery = run_delivery(
+            fake_url, WRITE_KEY, stores, tmp, messages=args.messages, rounds=args.delivery_rounds
+        )
 
 
 def _maybe_pg(label: str, *, use: bool) -> contextlib.AbstractContextManager[str | None]:

@@ -71,6 +71,7 @@ def test_every_delivery_contender_delivers_each_message_once(tmp_path: Path) -> 
             {"sqlite": f"sqlite:///{tmp_path}/smoke.db"},
             tmp_path,
             messages=150,
+            rounds=1,
             log=lambda _line: None,
         )
     keys = [r.key for r in results.rows]
