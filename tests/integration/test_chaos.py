@@ -55,6 +55,13 @@ class Cluster:
         self.server.start()
         self.worker.start(wait_healthy=False)
 
+    def __enter__(self) -> Cluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def kill_one(self, rng: random.Random) -> None:
         name = rng.choice(["server", "worker"])
         proc = self.server if name == "server" else self.worker
@@ -82,58 +89,55 @@ def _post_until_recorded(url: str, body: dict, stop: threading.Event) -> str:
     return "gave up"
 
 
+def _post_while_killing(cluster: Cluster, rng: random.Random) -> Counter[str]:
+    """Post every delivery (retrying like a sender) while processes are SIGKILLed."""
+    stop_killing = threading.Event()
+
+    def killer() -> None:
+        while not stop_killing.wait(rng.uniform(2.0, 5.0)):
+            cluster.kill_one(rng)
+
+    killer_thread = threading.Thread(target=killer, daemon=True)
+    killer_thread.start()
+    url = f"http://127.0.0.1:{cluster.port}/api/webhook"
+    bodies = [payloads.created(f"chaos-{i}", email=f"u{i}@example.com") for i in range(DELIVERIES)]
+    try:
+        with ThreadPoolExecutor(POSTERS) as pool:
+            return Counter(pool.map(lambda b: _post_until_recorded(url, b, stop_killing), bodies))
+    finally:
+        stop_killing.set()  # also ends the posters if the test is interrupted
+        killer_thread.join()
+
+
+def _wait_until_all_delivered(db_url: str) -> set[str]:
+    store = open_store(db_url)
+    try:
+
+        def settled() -> bool:
+            by_status = store.read(counts)["messages"]
+            return by_status == {"delivered": DELIVERIES}
+
+        wait_for(settled, timeout=180, what="every message delivered")
+        rows = store.read(
+            lambda c: c.all("list_messages", status="delivered", limit=10 * DELIVERIES)
+        )
+        return {r["message_id"] for r in rows}
+    finally:
+        store.close()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_nothing_accepted_is_lost_while_processes_die(db_url: str, tmp_path: Path) -> None:
     rng = random.Random(20261129)
     with FakeSegment() as fake:
         fake.chaos(p5xx=0.3, p429=0.1, slow_p=0.05, slow_s=0.5, retry_after=0.2, seed=7)
-        cluster = Cluster(_env(db_url, fake, tmp_path))
-        cluster.start()
-        stop_killing = threading.Event()
-        give_up = threading.Event()
-
-        def killer() -> None:
-            while not stop_killing.wait(rng.uniform(2.0, 5.0)):
-                cluster.kill_one(rng)
-
-        killer_thread = threading.Thread(target=killer, daemon=True)
-        killer_thread.start()
-        url = f"http://127.0.0.1:{cluster.port}/api/webhook"
-        bodies = [
-            payloads.created(f"chaos-{i}", email=f"u{i}@example.com") for i in range(DELIVERIES)
-        ]
-        try:
-            with ThreadPoolExecutor(POSTERS) as pool:
-                statuses = Counter(
-                    pool.map(lambda b: _post_until_recorded(url, b, give_up), bodies)
-                )
-        finally:
-            stop_killing.set()
-            killer_thread.join()
-        assert statuses["gave up"] == 0
-        assert statuses["accepted"] + statuses["duplicate"] == DELIVERIES
-
-        store = open_store(db_url)
-        try:
-
-            def settled() -> bool:
-                by_status = store.read(counts)["messages"]
-                return by_status.get("delivered", 0) == DELIVERIES and set(by_status) == {
-                    "delivered"
-                }
-
+        with Cluster(_env(db_url, fake, tmp_path)) as cluster:
+            statuses = _post_while_killing(cluster, rng)
+            assert statuses["gave up"] == 0
+            assert statuses["accepted"] + statuses["duplicate"] == DELIVERIES
             fake.chaos()  # Segment recovers; everything left must now drain
-            wait_for(settled, timeout=120, what="every message delivered")
-            delivered_ids = {
-                r["message_id"]
-                for r in store.read(
-                    lambda c: c.all("list_messages", status="delivered", limit=10 * DELIVERIES)
-                )
-            }
-        finally:
-            store.close()
-            cluster.stop()
+            delivered_ids = _wait_until_all_delivered(db_url)
 
         at_fake = Counter(fake.message_ids())
         assert delivered_ids <= set(at_fake), "a delivered message never reached Segment"
