@@ -180,8 +180,9 @@ def _order_key(event: CtEvent) -> str:
 
 
 def _load_identity(conn: Conn, event: CtEvent, now: float) -> IdentityState | None:
-    conn.run("lock_identity", project_key=event.project_key, customer_id=event.resource_id, now=now)
-    row = conn.one("get_identity", project_key=event.project_key, customer_id=event.resource_id)
+    row = conn.one(
+        "lock_identity", project_key=event.project_key, customer_id=event.resource_id, now=now
+    )
     if row is None or row["state"] is None:
         return None
     return IdentityState.from_json(json.loads(row["state"]))

@@ -27,18 +27,12 @@ WHERE project_key = :project_key AND resource_id = :resource_id AND status = 'wa
 ORDER BY resource_version, id
 
 -- lock_identity --
+-- Creates the row when new and locks it either way (an upsert takes the row lock
+-- in PostgreSQL; SQLite's writer holds the database lock), in one statement.
 INSERT INTO identities (project_key, customer_id, user_id, state, updated_at)
 VALUES (:project_key, :customer_id, NULL, NULL, :now)
-ON CONFLICT (project_key, customer_id) DO NOTHING
-
--- get_identity --
-SELECT user_id, state FROM identities
-WHERE project_key = :project_key AND customer_id = :customer_id
-FOR UPDATE
-
--- get_identity@sqlite --
-SELECT user_id, state FROM identities
-WHERE project_key = :project_key AND customer_id = :customer_id
+ON CONFLICT (project_key, customer_id) DO UPDATE SET project_key = excluded.project_key
+RETURNING user_id, state
 
 -- put_identity --
 UPDATE identities SET user_id = :user_id, state = :state, deleted = :deleted,
