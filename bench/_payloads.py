@@ -1,6 +1,6 @@
 """Realistic CustomerCreated deliveries for the benchmarks, each one a new customer.
 
-Built from ``examples/customer-created.json`` (a full commercetools Message with
+Built from ``examples/02-customer-created.json`` (a full commercetools Message with
 two addresses), so every contender parses, maps and sends the same shape. Each
 delivery gets its own message id, customer id and email: none is a duplicate.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "customer-created.json"
+EXAMPLE = ROOT / "examples" / "02-customer-created.json"
 PLACEHOLDER = "@K@"  # where the wrk script puts each request's unique key
 
 _MESSAGE_ID = "7d0a1c52-3b8e-4f61-a2d9-5c4e8b7f1a03"

@@ -319,7 +319,7 @@ async def fuzz(count: int, seed: int, concurrency: int, database_url: str) -> Ta
         await asyncio.gather(
             *(_worker(app, requests, tally, k, concurrency) for k in range(concurrency))
         )
-        good = Request("/api/webhook", JSON, (EXAMPLES / "customer-created.json").read_bytes())
+        good = Request("/api/webhook", JSON, (EXAMPLES / "02-customer-created.json").read_bytes())
         status, body = await call(app, good)  # the service still works afterwards
         if status != 200:
             tally.server_errors.append((good, status, body.decode("utf-8", "replace")))

@@ -47,9 +47,27 @@ def test_send_sample_then_events_show_the_identify_calls(env: dict[str, str]) ->
         sent = ctsync(
             env, "send-sample", "--url", f"{server.url}/api/webhook", "--dir", str(EXAMPLES)
         )
-        assert "customer-created.json: 200" in sent.stdout
+        assert "02-customer-created.json: 200" in sent.stdout
         shown = ctsync(env, "events", "--json", "--limit", "50")
     events = json.loads(shown.stdout)
+    # the examples tell one customer's story, posted in the order of their numbers
+    story = [(e["type"], e["status"]) for e in sorted(events, key=lambda e: e["id"])]
+    assert story == [
+        ("ResourceCreated", "ignored"),  # the subscription's test delivery
+        ("CustomerCreated", "accepted"),
+        ("CustomerFirstNameSet", "accepted"),
+        ("CustomerAddressAdded", "ignored"),  # the chosen (billing) address is unchanged
+        ("ResourceUpdated", "failed"),  # no payload, no API credentials
+        ("CustomerUpdated", "accepted"),  # the seed format
+        ("CustomerEmailChanged", "accepted"),
+        ("CustomerDeleted", "accepted"),
+    ]
+    by_type = {e["type"]: e for e in events}
+    assert [m["type"] for m in by_type["CustomerEmailChanged"]["messages"]] == [
+        "alias",
+        "identify",
+    ]
+    assert [m["type"] for m in by_type["CustomerDeleted"]["messages"]] == ["track"]
     created = [e for e in events if e["type"] == "CustomerCreated"]
     assert created
     [message] = created[0]["messages"]
@@ -62,7 +80,7 @@ def test_send_sample_then_events_show_the_identify_calls(env: dict[str, str]) ->
 
 
 def test_transform_is_a_dry_run_of_the_mapping(env: dict[str, str]) -> None:
-    out = ctsync(env, "transform", str(EXAMPLES / "customer-created.json"))
+    out = ctsync(env, "transform", str(EXAMPLES / "02-customer-created.json"))
     result = json.loads(out.stdout)
     assert result["status"] == "accepted"
     [identify] = result["messages"]
