@@ -222,24 +222,11 @@ def transform(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="payload file")],
 ) -> None:
     """Dry run of the mapping: a delivery file in, the Segment messages out (nothing stored)."""
-    from ctsync.ingress import decode_json, parse_ct_payload, unwrap  # noqa: PLC0415
-    from ctsync.mapping import MappingOptions, plan_event  # noqa: PLC0415
+    from ctsync.ingress import decode_json  # noqa: PLC0415
+    from ctsync.pipeline import default_planner, dry_run  # noqa: PLC0415
 
     try:
-        data = decode_json(path.read_bytes())
-        items = unwrap(data, {}).items
-        results = []
-        for item in items:
-            plan = plan_event(
-                parse_ct_payload(item.payload, envelope=item.envelope), None, MappingOptions()
-            )
-            results.append(
-                {
-                    "status": plan.status,
-                    "reason": plan.reason,
-                    "messages": [m.body for m in plan.messages],
-                }
-            )
+        results = dry_run(decode_json(path.read_bytes()), default_planner())
     except CtsyncError as exc:
         err.print(f"[red]cannot map {path}:[/red] {exc}")
         raise typer.Exit(1) from exc

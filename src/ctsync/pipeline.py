@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ctsync.ingress import parse_ct_payload, unwrap
 from ctsync.ingress._model import CtEvent
 from ctsync.mapping import IdentityState, MappingOptions, Plan, plan_event
 from ctsync.sinks import validate_message
@@ -21,6 +22,7 @@ __all__ = [
     "Planner",
     "RecordResult",
     "default_planner",
+    "dry_run",
     "record_event",
     "record_rejected",
 ]
@@ -51,6 +53,37 @@ def default_planner(options: MappingOptions | None = None) -> Planner:
     """The mapping stage with the given options."""
     opts = options or MappingOptions()
     return lambda event, state: plan_event(event, state, opts)
+
+
+def dry_run(data: Any, planner: Planner) -> list[dict[str, Any]]:
+    """What a delivery body would produce, for customers seen fresh; nothing is stored.
+
+    The one implementation behind ``ctsync transform`` and ``POST /api/admin/transform``.
+    Raises InputError when the body is no delivery at all.
+    """
+    unwrapped = unwrap(data, {})
+    if unwrapped.reply is not None:
+        return [
+            {
+                "status": "handshake",
+                "reason": "a handshake: answered, nothing mapped",
+                "messages": [],
+            }
+        ]
+    results: list[dict[str, Any]] = []
+    for item in unwrapped.items:
+        if item.error:
+            results.append({"status": "rejected", "reason": item.error, "messages": []})
+            continue
+        plan = planner(parse_ct_payload(item.payload, envelope=item.envelope), None)
+        results.append(
+            {
+                "status": plan.status,
+                "reason": plan.reason,
+                "messages": [m.body for m in plan.messages],
+            }
+        )
+    return results
 
 
 def record_event(

@@ -342,3 +342,20 @@ def test_an_unknown_cloud_route_is_a_404_that_names_the_known_ones(serve: AppFac
     r = httpx.post(f"{server.url}/api/webhook/carrier-pigeon", json=payloads.created())
     assert r.status_code == 404
     assert "pubsub" in r.json()["error"]
+
+
+def test_admin_transform_is_a_dry_run_that_reports_unusable_items(serve: AppFactory) -> None:
+    import base64
+
+    server = serve()
+    url = f"{server.url}/api/admin/transform"
+    good = httpx.post(url, json=payloads.created()).json()["results"]
+    assert [(r["status"], [m["type"] for m in r["messages"]]) for r in good] == [
+        ("accepted", ["identify"])
+    ]
+    junk = base64.b64encode(b"not json").decode()
+    pubsub = {"message": {"data": junk, "messageId": "1"}, "subscription": "projects/p/s"}
+    [bad] = httpx.post(url, json=pubsub).json()["results"]
+    assert bad["status"] == "rejected"
+    assert bad["reason"]
+    assert admin(server, "stats")["events"] == {}  # nothing was stored

@@ -20,8 +20,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ctsync.errors import InputError, Unauthorized
-from ctsync.ingress import decode_json, parse_ct_payload, unwrap
+from ctsync.ingress import decode_json
 from ctsync.mapping import normalize_email
+from ctsync.pipeline import dry_run
 from ctsync.service import Runtime
 from ctsync.store import Conn
 from ctsync.store._ops import counts, discard, event_detail, list_events, list_messages, replay
@@ -173,15 +174,5 @@ async def discard_dead(request: Request) -> Response:
 async def transform(request: Request) -> Response:
     """Dry run: the Segment messages a delivery would produce, for a customer seen fresh."""
     rt = _admin(request)
-    data = decode_json(await request.body())
-    results = []
-    for item in unwrap(data, {}).items:
-        plan = rt.planner(parse_ct_payload(item.payload, envelope=item.envelope), None)
-        results.append(
-            {
-                "status": plan.status,
-                "reason": plan.reason,
-                "messages": [m.body for m in plan.messages],
-            }
-        )
+    results = dry_run(decode_json(await request.body()), rt.planner)
     return JSONResponse({"results": results})
