@@ -41,6 +41,16 @@ def env(db_url: str) -> dict[str, str]:
     return {"DATABASE_URL": db_url, "SEGMENT_WRITE_KEY": "", "CTSYNC_LOG_LEVEL": "warning"}
 
 
+def _sending_env(db_url: str, fake: FakeSegment) -> dict[str, str]:
+    """Settings for a ctsync that sends to the fake Segment."""
+    return {
+        "DATABASE_URL": db_url,
+        "SEGMENT_WRITE_KEY": fake.write_key,
+        "SEGMENT_ENDPOINT": fake.url,
+        "CTSYNC_LOG_LEVEL": "warning",
+    }
+
+
 def test_send_sample_then_events_show_the_identify_calls(env: dict[str, str]) -> None:
     settings = Settings(**env)
     with ThreadServer(create_app(settings)) as server:
@@ -98,12 +108,7 @@ def test_transform_explains_a_bad_file(env: dict[str, str], tmp_path: Path) -> N
 
 def test_dead_letters_are_listed_and_replayed_by_drain(db_url: str) -> None:
     with FakeSegment() as fake:
-        env = {
-            "DATABASE_URL": db_url,
-            "SEGMENT_WRITE_KEY": fake.write_key,
-            "SEGMENT_ENDPOINT": fake.url,
-            "CTSYNC_LOG_LEVEL": "warning",
-        }
+        env = _sending_env(db_url, fake)
         settings = Settings(**env, CTSYNC_INLINE_DELIVERY="true")
         fake.script([403])
         with ThreadServer(create_app(settings)) as server:
@@ -133,12 +138,7 @@ def test_drain_exits_non_zero_only_on_configuration_errors(env: dict[str, str]) 
 
 def test_worker_delivers_and_stops_cleanly_on_sigterm(db_url: str) -> None:
     with FakeSegment() as fake:
-        env = {
-            "DATABASE_URL": db_url,
-            "SEGMENT_WRITE_KEY": fake.write_key,
-            "SEGMENT_ENDPOINT": fake.url,
-            "CTSYNC_LOG_LEVEL": "warning",
-        }
+        env = _sending_env(db_url, fake)
         settings = Settings(**env)
         with ThreadServer(create_app(settings, background_drainer=False)) as server:
             for i in range(5):
