@@ -89,8 +89,17 @@ def dry_run(data: Any, planner: Planner) -> list[dict[str, Any]]:
 def record_event(
     conn: Conn, event: CtEvent, *, planner: Planner, now: float, horizon_s: float
 ) -> RecordResult:
-    """Store ``event`` once; map it and queue its messages in the same transaction."""
-    event_id = _insert_event(conn, event, now=now, status="received")
+    """Store ``event`` once with its outcome; queue its messages in the same transaction.
+
+    The event is mapped before it is inserted, so its row is written once with
+    its final status: a new customer's first event costs four statements (lock
+    the identity, insert the event, queue the messages, store the identity).
+    """
+    identity = _lock_identity(conn, event, now) if event.resource_type == "customer" else None
+    plan = planner(event, identity.state if identity else None)
+    event_id = _insert_event(
+        conn, event, now=now, status=plan.status, reason=plan.reason, user_id=plan.user_id
+    )
     if event_id is None:
         existing = conn.one("event_by_dedupe_key", dedupe_key=event.dedupe_key)
         return RecordResult(
@@ -98,12 +107,10 @@ def record_event(
             existing["id"] if existing else None,
             reason=f"already recorded ({existing['status'] if existing else 'unknown'})",
         )
-    result, knew_identity = _apply(
-        conn, event, event_id, "received", planner=planner, now=now, horizon_s=horizon_s
+    result = _commit_plan(
+        conn, event, event_id, plan, recorded=plan.status, now=now, horizon_s=horizon_s
     )
-    if result.status == "accepted" and not knew_identity:
-        # Deltas wait only while the customer's identity is unknown: look for them
-        # just when this event is the one that made it known.
+    if result.status == "accepted" and identity is not None and identity.releases_waiting:
         _release_waiting(conn, event, planner=planner, now=now, horizon_s=horizon_s)
     return result
 
@@ -117,7 +124,13 @@ def record_rejected(conn: Conn, event: CtEvent, *, reason: str, now: float) -> R
 
 
 def _insert_event(
-    conn: Conn, event: CtEvent, *, now: float, status: str, reason: str | None = None
+    conn: Conn,
+    event: CtEvent,
+    *,
+    now: float,
+    status: str,
+    reason: str | None = None,
+    user_id: str | None = None,
 ) -> int | None:
     row = conn.one(
         "insert_event",
@@ -134,77 +147,104 @@ def _insert_event(
         created_at=event.created_at,
         status=status,
         reason=reason,
-        user_id=None,
+        user_id=user_id,
         payload=json.dumps(event.payload, separators=(",", ":")),
     )
     return None if row is None else int(row["id"])
 
 
-def _apply(
+def _commit_plan(
     conn: Conn,
     event: CtEvent,
     event_id: int,
-    current: str,
+    plan: Plan,
     *,
-    planner: Planner,
+    recorded: str,
     now: float,
     horizon_s: float,
-) -> tuple[RecordResult, bool]:
-    """Map one stored event and queue its messages; also says if its customer was known."""
-    state = _load_identity(conn, event, now) if event.resource_type == "customer" else None
-    plan = planner(event, state)
-    queued = []
-    for position, msg in enumerate(plan.messages):
-        # Checked here, once: Segment answers 200 and drops such a message later.
-        problem = validate_message(msg.body)
-        changed = conn.run(
-            "insert_message",
-            event_id=event_id,
-            message_id=msg.message_id,
-            order_key=_order_key(event),
-            type=msg.type,
-            user_id=msg.user_id,
-            body=json.dumps(msg.body, separators=(",", ":"), ensure_ascii=False),
-            now=now + position * 1e-6,
-            deadline=now + horizon_s,
-            status="dead" if problem else "pending",
-            error=f"invalid message: {problem}" if problem else None,
-            finished_at=now if problem else None,
-        )
-        if changed:
-            queued.append(msg.message_id)
+) -> RecordResult:
+    """Queue a stored event's messages and keep its customer's new state.
+
+    ``recorded`` is the status its row holds now; the row is updated only when
+    the outcome differs from it.
+    """
+    queued = _queue_messages(conn, event, event_id, plan, now=now, horizon_s=horizon_s)
     if plan.state is not None:
         _store_identity(conn, event, plan.state, now)
     status: RecordStatus = plan.status
     reason = plan.reason
     if status == "accepted" and plan.messages and not queued:
         status, reason = "duplicate", "every message of this event was already queued"
-    conn.run(
-        "set_event_status",
-        id=event_id,
-        expected=current,
-        status=status,
-        reason=reason,
-        user_id=plan.user_id,
-    )
-    return RecordResult(status, event_id, tuple(queued), reason), bool(state and state.user_id)
+    if status == "waiting":
+        _set_waiting(conn, event, waiting=True)
+    if status != recorded or reason != plan.reason:
+        conn.run(
+            "set_event_status",
+            id=event_id,
+            expected=recorded,
+            status=status,
+            reason=reason,
+            user_id=plan.user_id,
+        )
+    return RecordResult(status, event_id, queued, reason)
+
+
+def _queue_messages(
+    conn: Conn, event: CtEvent, event_id: int, plan: Plan, *, now: float, horizon_s: float
+) -> tuple[str, ...]:
+    """Insert the plan's messages into the outbox; the ids of those that were new."""
+    rows = []
+    for position, msg in enumerate(plan.messages):
+        body = json.dumps(msg.body, separators=(",", ":"), ensure_ascii=False)
+        # Checked here, once: Segment answers 200 and drops such a message later.
+        problem = validate_message(msg.body, size=len(body.encode()))
+        rows.append(
+            {
+                "event_id": event_id,
+                "message_id": msg.message_id,
+                "order_key": _order_key(event),
+                "type": msg.type,
+                "user_id": msg.user_id,
+                "body": body,
+                "now": now + position * 1e-6,
+                "deadline": now + horizon_s,
+                "status": "dead" if problem else "pending",
+                "error": f"invalid message: {problem}" if problem else None,
+                "finished_at": now if problem else None,
+            }
+        )
+    if not rows:
+        return ()
+    ids = tuple(msg.message_id for msg in plan.messages)
+    if conn.many("insert_message", rows) == len(rows):
+        return ids
+    # Some were queued before (by another event with the same message ids): say which are new.
+    mine = {row["message_id"] for row in conn.all("event_message_ids", event_id=event_id)}
+    return tuple(i for i in ids if i in mine)
 
 
 def _release_waiting(
     conn: Conn, event: CtEvent, *, planner: Planner, now: float, horizon_s: float
 ) -> None:
     """A snapshot gave the customer an identity: deltas that waited for it go now."""
+    _set_waiting(conn, event, waiting=False)
     rows = conn.all("waiting_events", project_key=event.project_key, resource_id=event.resource_id)
     for row in rows:
-        _apply(
-            conn,
-            _event_from_row(row),
-            row["id"],
-            "waiting",
-            planner=planner,
-            now=now,
-            horizon_s=horizon_s,
+        waiting = _event_from_row(row)
+        identity = _lock_identity(conn, waiting, now)
+        plan = planner(waiting, identity.state)
+        _commit_plan(
+            conn, waiting, row["id"], plan, recorded="waiting", now=now, horizon_s=horizon_s
         )
+
+
+def _set_waiting(conn: Conn, event: CtEvent, *, waiting: bool) -> None:
+    conn.run(
+        "set_identity_waiting",
+        project_key=event.project_key,
+        customer_id=event.resource_id,
+        waiting=int(waiting),
+    )
 
 
 def _order_key(event: CtEvent) -> str:
@@ -212,13 +252,26 @@ def _order_key(event: CtEvent) -> str:
     return f"{event.project_key}:{event.resource_id}"
 
 
-def _load_identity(conn: Conn, event: CtEvent, now: float) -> IdentityState | None:
+@dataclass(frozen=True, slots=True)
+class _Identity:
+    """A customer's identity row, locked for this transaction."""
+
+    state: IdentityState | None
+    waiting: bool  # deltas of theirs wait for a snapshot
+
+    @property
+    def releases_waiting(self) -> bool:
+        """Waiting deltas go once an event makes the customer's identity known."""
+        return self.waiting and not (self.state and self.state.user_id)
+
+
+def _lock_identity(conn: Conn, event: CtEvent, now: float) -> _Identity:
     row = conn.one(
         "lock_identity", project_key=event.project_key, customer_id=event.resource_id, now=now
     )
     if row is None or row["state"] is None:
-        return None
-    return IdentityState.from_json(json.loads(row["state"]))
+        return _Identity(None, bool(row and row["waiting"]))
+    return _Identity(IdentityState.from_json(json.loads(row["state"])), bool(row["waiting"]))
 
 
 def _store_identity(conn: Conn, event: CtEvent, state: IdentityState, now: float) -> None:

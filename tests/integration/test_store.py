@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+
+import psycopg
 
 from ctsync.ingress import parse_ct_payload
 from ctsync.pipeline import default_planner, record_event
 from ctsync.store import Store, open_store
 from ctsync.store._ops import Outcome, claim, counts, list_messages, purge, replay, settle
+from ctsync.store._sqlite import sqlite_path
 from tests import payloads
 
 PLANNER = default_planner()
@@ -126,6 +130,67 @@ def test_a_delta_before_any_snapshot_waits_then_goes_out(store: Store) -> None:
     assert store.read(counts)["events"].get("waiting", 0) == 0
 
 
+def test_deltas_waiting_for_a_snapshot_all_go_out_in_version_order(store: Store) -> None:
+    record(store, payloads.created("c-other"))  # another customer's snapshot releases nothing
+    first = record(store, payloads.first_name_set("c-9", version=2, name="Second"))
+    second = record(store, payloads.first_name_set("c-9", version=3, name="Third"))
+    assert (first.status, second.status) == ("waiting", "waiting")
+    snapshot = record(
+        store, payloads.created("c-9", version=1, firstName="First", email="nine@example.com")
+    )
+    assert snapshot.status == "accepted"
+    names = [
+        m["body"]["traits"].get("firstName")
+        for m in sorted(store.read(list_messages), key=lambda m: m["id"])
+        if m["body"]["userId"] == "nine@example.com"
+    ]
+    assert names == ["First", "Second", "Third"]
+    assert store.read(counts)["events"].get("waiting", 0) == 0
+
+
+def test_the_same_customer_version_announced_twice_is_queued_once(store: Store) -> None:
+    first = record(store, payloads.created("c-1"))
+    as_seed = payloads.seed("c-1") | {"projectKey": payloads.PROJECT}  # same customer, version 1
+    second = record(store, as_seed)
+    assert first.status == "accepted"
+    assert second.status == "duplicate"
+    assert second.reason == "every message of this event was already queued"
+    assert second.message_ids == ()
+    assert store.read(counts)["events"] == {"accepted": 1, "duplicate": 1}
+    assert len(store.read(list_messages)) == 1
+
+
+def test_deltas_waiting_before_an_upgrade_are_released_after_it(db_url: str) -> None:
+    store = open_store(db_url)
+    record(store, payloads.first_name_set("c-9", version=2, name="Late"))
+    store.close()
+    _back_to_migration_1(db_url)  # the schema an older ctsync left behind
+    upgraded = open_store(db_url)
+    try:
+        assert upgraded.migrate() == [2]
+        record(upgraded, payloads.created("c-9", version=1))
+        firsts = [m["body"]["traits"].get("firstName") for m in upgraded.read(list_messages)]
+        assert "Late" in firsts
+        assert upgraded.read(counts)["events"].get("waiting", 0) == 0
+    finally:
+        upgraded.close()
+
+
+def _back_to_migration_1(db_url: str) -> None:
+    statements = [
+        "ALTER TABLE identities DROP COLUMN waiting",
+        "DELETE FROM ctsync_migrations WHERE version = 2",
+    ]
+    if db_url.startswith("sqlite"):
+        with sqlite3.connect(sqlite_path(db_url)) as conn:
+            for sql in statements:
+                conn.execute(sql)
+    else:
+        with psycopg.connect(db_url, autocommit=True) as pg:
+            for sql in statements:
+                pg.execute(sql)
+
+
 def test_purge_removes_old_delivered_data_but_keeps_dead_letters(store: Store) -> None:
     old = time.time() - 40 * 86400
     record(store, payloads.created("c-1"), now=old)
@@ -143,3 +208,20 @@ def test_purge_removes_old_delivered_data_but_keeps_dead_letters(store: Store) -
     assert removed["messages"] == 1
     left = store.read(list_messages)
     assert [m["status"] for m in left] == ["dead"]
+
+
+def test_postgres_connections_dropped_while_idle_cost_no_failed_write(pg_url: str) -> None:
+    store = open_store(pg_url)
+    try:
+        record(store, payloads.created("c-1"))
+        database = pg_url.rsplit("/", 1)[1]
+        with psycopg.connect(pg_url, autocommit=True) as admin:  # as a server restart does
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            )
+        assert record(store, payloads.created("c-2")).status == "accepted"
+        assert len(store.read(list_messages)) == 2
+    finally:
+        store.close()

@@ -55,8 +55,11 @@ def encoded_size(message: dict[str, Any]) -> int:
     return len(json.dumps(message, separators=(",", ":")).encode())
 
 
-def validate_message(message: dict[str, Any]) -> str | None:
-    """Why Segment would drop this message (it answers 200 and drops it later), or None."""
+def validate_message(message: dict[str, Any], *, size: int | None = None) -> str | None:
+    """Why Segment would drop this message (it answers 200 and drops it later), or None.
+
+    ``size``: the bytes of the message as it will be sent, when the caller has encoded it.
+    """
     if not (message.get("userId") or message.get("anonymousId")):
         return "no userId or anonymousId: Segment would drop it (no_user_anon_id)"
     mtype = message.get("type")
@@ -66,7 +69,7 @@ def validate_message(message: dict[str, Any]) -> str | None:
         return "an alias call without 'previousId'"
     if mtype not in {"identify", "track", "alias", "group", "page", "screen"}:
         return f"unknown message type {mtype!r}"
-    size = encoded_size(message)
+    size = encoded_size(message) if size is None else size
     if size > MAX_MESSAGE_BYTES:
         return f"message is {size} bytes; Segment accepts at most {MAX_MESSAGE_BYTES} (32 KB)"
     return None

@@ -39,17 +39,25 @@ class _PgConn:
     def __init__(self, conn: psycopg.Connection[Row]) -> None:
         self._conn = conn
         self._sql = queries("postgres")
+        self.began = False  # a statement of the transaction's function was sent
 
     def one(self, query: str, **params: Any) -> Row | None:
+        self.began = True
         return self._conn.execute(self._sql[query], params).fetchone()
 
     def all(self, query: str, **params: Any) -> list[Row]:
+        self.began = True
         return self._conn.execute(self._sql[query], params).fetchall()
 
     def run(self, query: str, **params: Any) -> int:
+        self.began = True
         return self._conn.execute(self._sql[query], params).rowcount
 
     def many(self, query: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        self.began = True
+        rows = list(rows)
+        if len(rows) == 1:  # executemany's pipeline costs more than it saves for one row
+            return self._conn.execute(self._sql[query], rows[0]).rowcount
         with self._conn.cursor() as cur:
             cur.executemany(self._sql[query], rows)
             return cur.rowcount
@@ -72,7 +80,8 @@ class PostgresStore:
                 open=False,
                 kwargs={"row_factory": dict_row, "connect_timeout": max(1, int(timeout))},
                 connection_class=psycopg.Connection[Row],
-                check=psycopg_pool.ConnectionPool.check_connection,
+                # No check on every checkout (a round trip per transaction, a tenth of
+                # a webhook's cost): _transaction retries a connection found dead.
                 name="ctsync",
             )
         )
@@ -98,8 +107,15 @@ class PostgresStore:
 
     def _transaction(self, fn: Callable[[Conn], T]) -> T:
         try:
-            with self._pool.connection() as conn, conn.transaction():
-                return fn(_PgConn(conn))
+            try:
+                return self._attempt(fn)
+            except _DeadConnection:
+                # The server restarted or dropped idle connections: replace every dead
+                # one in the pool, then run once more (nothing of ``fn`` ran yet).
+                self._pool.check()
+                return self._attempt(fn)
+        except _DeadConnection as exc:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {_first_line(exc.cause)}") from exc
         except psycopg_pool.PoolTimeout as exc:
             msg = f"PostgreSQL did not answer within {self._timeout:g} s"
             raise StoreUnavailable(msg) from exc
@@ -107,6 +123,25 @@ class PostgresStore:
             raise StoreUnavailable(f"PostgreSQL unavailable: {_first_line(exc)}") from exc
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL statement failed: {_first_line(exc)}") from exc
+
+    def _attempt(self, fn: Callable[[Conn], T]) -> T:
+        with self._pool.connection() as conn:
+            pg = _PgConn(conn)
+            try:
+                with conn.transaction():
+                    return fn(pg)
+            except psycopg.OperationalError as exc:
+                if conn.broken and not pg.began:
+                    raise _DeadConnection(exc) from exc
+                raise
+
+
+class _DeadConnection(Exception):
+    """A pooled connection was found dead before the transaction did anything."""
+
+    def __init__(self, cause: psycopg.OperationalError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def _first_line(exc: BaseException) -> str:

@@ -32,12 +32,20 @@ ORDER BY resource_version, id
 INSERT INTO identities (project_key, customer_id, user_id, state, updated_at)
 VALUES (:project_key, :customer_id, NULL, NULL, :now)
 ON CONFLICT (project_key, customer_id) DO UPDATE SET project_key = excluded.project_key
-RETURNING user_id, state
+RETURNING user_id, state, waiting
+
+-- set_identity_waiting --
+-- Set when a delta waits for the customer's snapshot; cleared once they are released.
+UPDATE identities SET waiting = :waiting
+WHERE project_key = :project_key AND customer_id = :customer_id
 
 -- put_identity --
 UPDATE identities SET user_id = :user_id, state = :state, deleted = :deleted,
                       updated_at = :now
 WHERE project_key = :project_key AND customer_id = :customer_id
+
+-- event_message_ids --
+SELECT message_id FROM outbox WHERE event_id = :event_id
 
 -- insert_message --
 INSERT INTO outbox (event_id, message_id, order_key, type, user_id, body, status,
