@@ -295,7 +295,9 @@ class Drainer:
             log.warning("dead_lettered", action="deliver", count=report.dead)
 
     async def _db(self, fn: Callable[[Conn], T]) -> T:
-        return await self._store.awrite(fn)
+        # Claims and outcomes need no flush to disk: should the database crash and
+        # lose the last of them, messages are sent again with the same messageId.
+        return await self._store.awrite(fn, durable=False)
 
 
 def _detail(exc: Exception, status: int | None, response: str | None) -> str:

@@ -52,8 +52,13 @@ class Store(Protocol):
         """Run ``fn`` in a read-only transaction."""
         ...
 
-    async def awrite(self, fn: Callable[[Conn], T]) -> T:
-        """``write`` for the event loop: waits without blocking it."""
+    async def awrite(self, fn: Callable[[Conn], T], *, durable: bool = True) -> T:
+        """``write`` for the event loop: waits without blocking it.
+
+        ``durable=False`` is for bookkeeping that is safe to lose in a database crash
+        (claims and delivery outcomes: a lost one means a message is sent again, with
+        the same messageId); a store may then skip waiting for the disk.
+        """
         ...
 
     def migrate(self) -> list[int]:

@@ -96,8 +96,8 @@ class PostgresStore:
     def read(self, fn: Callable[[Conn], T]) -> T:
         return self._transaction(fn)
 
-    async def awrite(self, fn: Callable[[Conn], T]) -> T:
-        return await anyio.to_thread.run_sync(self._transaction, fn)
+    async def awrite(self, fn: Callable[[Conn], T], *, durable: bool = True) -> T:
+        return await anyio.to_thread.run_sync(self._transaction, fn, durable)
 
     def migrate(self) -> list[int]:
         return self.write(_apply_migrations)
@@ -105,15 +105,15 @@ class PostgresStore:
     def close(self) -> None:
         self._pool.close()
 
-    def _transaction(self, fn: Callable[[Conn], T]) -> T:
+    def _transaction(self, fn: Callable[[Conn], T], durable: bool = True) -> T:
         try:
             try:
-                return self._attempt(fn)
+                return self._attempt(fn, durable)
             except _DeadConnection:
                 # The server restarted or dropped idle connections: replace every dead
                 # one in the pool, then run once more (nothing of ``fn`` ran yet).
                 self._pool.check()
-                return self._attempt(fn)
+                return self._attempt(fn, durable)
         except _DeadConnection as exc:
             raise StoreUnavailable(f"PostgreSQL unavailable: {_first_line(exc.cause)}") from exc
         except psycopg_pool.PoolTimeout as exc:
@@ -124,11 +124,13 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL statement failed: {_first_line(exc)}") from exc
 
-    def _attempt(self, fn: Callable[[Conn], T]) -> T:
+    def _attempt(self, fn: Callable[[Conn], T], durable: bool) -> T:
         with self._pool.connection() as conn:
             pg = _PgConn(conn)
             try:
                 with conn.transaction():
+                    if not durable:  # the commit need not wait for the WAL flush
+                        conn.execute("SET LOCAL synchronous_commit TO OFF")
                     return fn(pg)
             except psycopg.OperationalError as exc:
                 if conn.broken and not pg.began:

@@ -111,7 +111,8 @@ class SqliteStore:
             future.cancel()
             raise self._too_slow() from exc
 
-    async def awrite(self, fn: Callable[[Conn], T]) -> T:
+    async def awrite(self, fn: Callable[[Conn], T], *, durable: bool = True) -> T:
+        # Always durable: every job shares the writer's group commit anyway.
         # The writer thread resolves the future; the event loop awaits it directly,
         # without parking a thread-pool thread per request.
         future = self._submit(fn)

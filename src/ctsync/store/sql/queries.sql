@@ -84,11 +84,6 @@ WHERE id IN (
     LIMIT :limit)
 RETURNING id, message_id, type, user_id, body, attempts, created_at, deadline, event_id
 
--- finish_message --
-UPDATE outbox SET status = :status, attempts = attempts + 1, finished_at = :now,
-                  last_error = :error, lease_owner = NULL, lease_until = NULL
-WHERE id = :id AND status = 'pending' AND lease_owner = :owner
-
 -- reschedule_message --
 UPDATE outbox SET attempts = attempts + 1, next_attempt_at = :next_attempt_at,
                   last_error = :error, lease_owner = NULL, lease_until = NULL
@@ -98,9 +93,35 @@ WHERE id = :id AND status = 'pending' AND lease_owner = :owner
 UPDATE outbox SET lease_owner = NULL, lease_until = NULL
 WHERE id = :id AND status = 'pending' AND lease_owner = :owner
 
--- insert_attempt --
+-- finish_messages --
+-- A batch's outcomes in one statement: :rows is a JSON array of {id, status, error}.
+UPDATE outbox SET status = r.status, attempts = outbox.attempts + 1, finished_at = :now,
+                  last_error = r.error, lease_owner = NULL, lease_until = NULL
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r (id BIGINT, status TEXT, error TEXT)
+WHERE outbox.id = r.id AND outbox.status = 'pending' AND outbox.lease_owner = :owner
+
+-- finish_messages@sqlite --
+UPDATE outbox SET status = r.status, attempts = outbox.attempts + 1, finished_at = :now,
+                  last_error = r.error, lease_owner = NULL, lease_until = NULL
+FROM (SELECT value ->> '$.id' AS id, value ->> '$.status' AS status,
+             value ->> '$.error' AS error
+      FROM json_each(:rows)) AS r
+-- The unary + keeps SQLite from scanning every pending row (index on status) per item.
+WHERE outbox.id = r.id AND +outbox.status = 'pending' AND outbox.lease_owner = :owner
+
+-- insert_attempts --
+-- :rows is a JSON array of {outbox_id, outcome, status_code, latency_ms, detail}.
 INSERT INTO attempts (outbox_id, at, outcome, status_code, latency_ms, detail)
-VALUES (:outbox_id, :at, :outcome, :status_code, :latency_ms, :detail)
+SELECT r.outbox_id, :at, r.outcome, r.status_code, r.latency_ms, r.detail
+FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+     AS r (outbox_id BIGINT, outcome TEXT, status_code INTEGER, latency_ms DOUBLE PRECISION,
+           detail TEXT)
+
+-- insert_attempts@sqlite --
+INSERT INTO attempts (outbox_id, at, outcome, status_code, latency_ms, detail)
+SELECT value ->> '$.outbox_id', :at, value ->> '$.outcome', value ->> '$.status_code',
+       value ->> '$.latency_ms', value ->> '$.detail'
+FROM json_each(:rows)
 
 -- replay_message --
 UPDATE outbox SET status = 'pending', next_attempt_at = :now, deadline = :deadline,
