@@ -12,6 +12,7 @@ import os
 import socket
 import time
 import uuid
+from asyncio import FIRST_COMPLETED
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -95,6 +96,8 @@ class Drainer:
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._paused_until = 0.0
         self._wake = asyncio.Event()
+        self._queued = 0  # notifications since the last claim
+        self._batch_ready = asyncio.Event()  # a full batch was queued meanwhile
 
     @property
     def owner(self) -> str:
@@ -103,6 +106,9 @@ class Drainer:
     def notify(self) -> None:
         """New messages were queued: wake the background loop now."""
         self._wake.set()
+        self._queued += 1
+        if self._queued >= self._config.batch_size:
+            self._batch_ready.set()
 
     async def drain_once(self, limit: int | None = None) -> DrainReport:
         """Claim one batch of due messages and deliver it; an empty report when idle."""
@@ -113,6 +119,8 @@ class Drainer:
         if self._config.rate_limit:
             want = max(1, min(want, int(self._config.rate_limit)))
         now = self._clock()
+        self._queued = 0
+        self._batch_ready.clear()
         claimed = await self._db(
             lambda c: claim(c, owner=self._owner, now=now, lease_s=self._config.lease_s, limit=want)
         )
@@ -170,9 +178,23 @@ class Drainer:
             except Exception:  # the loop must outlive a store hiccup
                 log.exception("drain_failed", action="drain")
                 report = DrainReport()
+            if report.claimed >= self._config.batch_size:
+                continue  # a backlog: the next batch is waiting already
             if report.claimed:
+                # Under steady load, claiming again at once would send whatever trickled
+                # in meanwhile, a few messages a request; let the next batch fill first.
+                await self._linger(stop)
                 continue
             await self._idle(stop, idle_s)
+
+    async def _linger(self, stop: asyncio.Event) -> None:
+        """Wait ``linger_s`` for more messages, less when a full batch is queued first."""
+        if not self._config.linger_s:
+            return
+        waiters = {asyncio.ensure_future(e.wait()) for e in (stop, self._batch_ready)}
+        await asyncio.wait(waiters, timeout=self._config.linger_s, return_when=FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
 
     async def _idle(self, stop: asyncio.Event, idle_s: float) -> None:
         wait = idle_s
@@ -191,10 +213,10 @@ class Drainer:
         )
         stopper.cancel()
         waker.cancel()
-        if waker in done and self._config.linger_s:
+        if waker in done:
             # New messages arrive in bursts: give the burst a moment to become one batch,
             # instead of one request (and three store writes) per message.
-            await asyncio.sleep(self._config.linger_s)
+            await self._linger(stop)
 
     async def _deliver(self, claimed: Sequence[Claimed], report: DrainReport) -> list[Outcome]:
         outcomes: list[Outcome] = []
