@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from bench import _imports, _pg
-from bench._accept import contenders, run_accept
+from bench._accept import Before, contenders, run_accept
 from bench._deliver import run_delivery
 from bench._procs import RESULTS, fake_segment
 from bench._report import Report, machine, render
@@ -42,6 +43,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default="accept,delivery,imports", help="parts to run")
     p.add_argument("--no-postgres", action="store_true", help="SQLite only")
     p.add_argument("--record", action="store_true", help="also write bench/RESULTS.md")
+    p.add_argument(
+        "--before",
+        type=Path,
+        metavar="SRC",
+        help="the src/ folder of an earlier ctsync (git worktree add ...) to measure beside",
+    )
     return p.parse_args(argv)
 
 
@@ -94,8 +101,14 @@ def _run_accept(
 ) -> None:
     print("accept (wrk) ...", flush=True)
     conns = tuple(int(c) for c in args.conns.split(","))
-    with _maybe_pg("accept", use=use_pg) as pg_url:
-        servers = contenders(fake_url, WRITE_KEY, tmp, pg_url)
+    with (
+        _maybe_pg("accept", use=use_pg) as pg_url,
+        _maybe_pg("accept_before", use=use_pg and args.before is not None) as before_pg,
+    ):
+        before = None
+        if args.before is not None:
+            before = Before(args.before.resolve(), _describe(args.before), before_pg)
+        servers = contenders(fake_url, WRITE_KEY, tmp, pg_url, before=before)
         report.accept = run_accept(
             wrk, fake_url, servers, tmp, connections=conns, seconds=args.seconds, rounds=args.rounds
         )
@@ -105,13 +118,37 @@ def _run_delivery(
     report: Report, args: argparse.Namespace, fake_url: str, tmp: Path, *, use_pg: bool
 ) -> None:
     print("delivery ...", flush=True)
-    with _maybe_pg("delivery", use=use_pg) as pg_url:
+    with (
+        _maybe_pg("delivery", use=use_pg) as pg_url,
+        _maybe_pg("delivery_before", use=use_pg and args.before is not None) as before_pg,
+    ):
         stores = {"sqlite": f"sqlite:///{tmp}/delivery.db"}
         if pg_url is not None:
             stores["postgres"] = pg_url
+        if args.before is not None:
+            stores["sqlite-before"] = f"sqlite:///{tmp}/delivery-before.db"
+            if before_pg is not None:
+                stores["postgres-before"] = before_pg
         report.delivery = run_delivery(
-            fake_url, WRITE_KEY, stores, tmp, messages=args.messages, rounds=args.delivery_rounds
+            fake_url,
+            WRITE_KEY,
+            stores,
+            tmp,
+            messages=args.messages,
+            rounds=args.delivery_rounds,
+            before_src=args.before.resolve() if args.before else None,
         )
+
+
+def _describe(src: Path) -> str:
+    """The commit an earlier source tree is at (its folder name when not in git)."""
+    done = subprocess.run(
+        ["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return f"commit {done.stdout.strip()}" if done.returncode == 0 else src.name
 
 
 def _maybe_pg(label: str, *, use: bool) -> contextlib.AbstractContextManager[str | None]:

@@ -29,6 +29,15 @@ WARMUP_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
+class Before:
+    """An earlier ctsync to measure beside today's: its ``src`` folder and a label."""
+
+    src: Path
+    label: str
+    pg_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Contender:
     key: str
     label: str
@@ -81,16 +90,29 @@ class AcceptResults:
         return self.cells.get((key, connections))
 
 
-def contenders(fake_url: str, write_key: str, tmp: Path, pg_url: str | None) -> list[Contender]:
-    """The servers to compare (PostgreSQL only when a database was given)."""
+def contenders(
+    fake_url: str,
+    write_key: str,
+    tmp: Path,
+    pg_url: str | None,
+    *,
+    before: Before | None = None,
+) -> list[Contender]:
+    """The servers to compare (PostgreSQL only when a database was given).
 
-    def ctsync(name: str, db_url: str) -> Callable[[], HttpServer]:
+    ``before``: an earlier ctsync's source to run beside today's, each on a store
+    of its own, for a before/after comparison in one run.
+    """
+
+    def ctsync(name: str, db_url: str, src: Path | None = None) -> Callable[[], HttpServer]:
         env = {
             "DATABASE_URL": db_url,
             "SEGMENT_WRITE_KEY": write_key,
             "SEGMENT_ENDPOINT": fake_url,
             "CTSYNC_LOG_LEVEL": "warning",
         }
+        if src is not None:
+            env["PYTHONPATH"] = str(src)
         return lambda: _server(name, "ctsync", "serve", env=env)
 
     sqlite_url = f"sqlite:///{tmp}/accept.db"
@@ -110,6 +132,25 @@ def contenders(fake_url: str, write_key: str, tmp: Path, pg_url: str | None) -> 
                 "postgres", "ctsync serve, PostgreSQL", ctsync("ctsync-postgres", pg_url), pg_url
             )
         )
+    if before is not None:
+        old_sqlite = f"sqlite:///{tmp}/accept-before.db"
+        found.append(
+            Contender(
+                "sqlite-before",
+                f"ctsync serve, SQLite, before ({before.label})",
+                ctsync("ctsync-sqlite-before", old_sqlite, before.src),
+                old_sqlite,
+            )
+        )
+        if before.pg_url is not None:
+            found.append(
+                Contender(
+                    "postgres-before",
+                    f"ctsync serve, PostgreSQL, before ({before.label})",
+                    ctsync("ctsync-postgres-before", before.pg_url, before.src),
+                    before.pg_url,
+                )
+            )
     seed_args = ("seed", "--segment", fake_url, "--write-key", write_key)
     found.append(
         Contender(

@@ -74,15 +74,19 @@ def run_delivery(
     messages: int,
     rounds: int = 2,
     log: Callable[[str], None] = print,
+    before_src: Path | None = None,
 ) -> DeliveryResults:
-    """Raw ceiling, ctsync on each store, analytics-python (raised queue, then default)."""
+    """Raw ceiling, ctsync on each store, analytics-python (raised queue, then default).
+
+    Stores keyed ``<kind>-before`` are drained by the ctsync in ``before_src``.
+    """
     results = DeliveryResults(messages)
     path = tmp / "messages.json"
     started = time.perf_counter()
     n = write_messages(path, _payloads.run_id(), messages)
     results.preload_s["mapping"] = time.perf_counter() - started
     bodies = read_messages(path)
-    plan = _plan(fake_url, write_key, stores, path, n)
+    plan = _plan(fake_url, write_key, stores, path, n, before_src)
     for r in range(rounds):
         for kind, url in stores.items():
             started = time.perf_counter()
@@ -90,37 +94,50 @@ def run_delivery(
             results.preload_s[kind] = (
                 results.preload_s.get(kind, 0.0) + time.perf_counter() - started
             )
-        for key, label, argv in plan[r % len(plan) :] + plan[: r % len(plan)]:
-            row = _contender(fake_url, key, label, argv, n)
+        for key, label, argv, src in plan[r % len(plan) :] + plan[: r % len(plan)]:
+            row = _contender(fake_url, key, label, argv, n, src)
             results.runs.setdefault(key, []).append(row)
             log(
                 f"  {label:<48} {row.received:6d} msgs in {row.seconds:6.2f} s"
                 f" = {row.rate:8.0f} msg/s" + (f"  dropped {row.dropped}" if row.dropped else "")
             )
-    results.runs = {key: results.runs[key] for key, _, _ in plan}
+    results.runs = {key: results.runs[key] for key, _, _, _ in plan}
     return results
 
 
+Planned = tuple[str, str, list[str], Path | None]  # key, label, argv, source of an earlier ctsync
+
+
 def _plan(
-    fake_url: str, write_key: str, stores: dict[str, str], path: Path, n: int
-) -> list[tuple[str, str, list[str]]]:
+    fake_url: str,
+    write_key: str,
+    stores: dict[str, str],
+    path: Path,
+    n: int,
+    before_src: Path | None,
+) -> list[Planned]:
     common = ["--fake", fake_url, "--write-key", write_key]
     from_file = [*common, "--messages", str(path)]
-    plan = [("raw", "raw ceiling: httpx, 100 per POST, from memory", ["raw", *from_file])]
-    plan += [
-        (f"ctsync-{k}", f"ctsync drain, {_STORE_LABEL[k]} outbox", ["ctsync", *common, "--db", url])
-        for k, url in stores.items()
+    plan: list[Planned] = [
+        ("raw", "raw ceiling: httpx, 100 per POST, from memory", ["raw", *from_file], None)
     ]
+    for k, url in stores.items():
+        kind, _, when = k.partition("-")
+        label = f"ctsync drain, {_STORE_LABEL[kind]} outbox" + (", before" if when else "")
+        src = before_src if when else None
+        plan.append((f"ctsync-{k}", label, ["ctsync", *common, "--db", url], src))
     plan += [
         (
             "analytics",
             f"analytics-python, max_queue_size={n + 1}",
             ["analytics", *from_file, "--max-queue", str(n + 1)],
+            None,
         ),
         (
             "analytics-default",
             "analytics-python, default max_queue_size",
             ["analytics", *from_file],
+            None,
         ),
     ]
     return plan
@@ -139,7 +156,9 @@ def _renamed(bodies: list[dict[str, Any]], round_no: int) -> list[dict[str, Any]
 _STORE_LABEL = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 
-def _contender(fake_url: str, key: str, label: str, argv: list[str], messages: int) -> DeliveryRow:
+def _contender(
+    fake_url: str, key: str, label: str, argv: list[str], messages: int, src: Path | None
+) -> DeliveryRow:
     httpx.post(f"{fake_url}/_fake/reset", timeout=10).raise_for_status()
     done = subprocess.run(
         [sys.executable, "-m", "bench.delivery", *argv],
@@ -147,7 +166,7 @@ def _contender(fake_url: str, key: str, label: str, argv: list[str], messages: i
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env=child_env(),
+        env=child_env({"PYTHONPATH": str(src)} if src else None),
         timeout=600,
     )
     if done.returncode != 0:
