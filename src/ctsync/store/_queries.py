@@ -42,11 +42,16 @@ def queries(dialect: Dialect) -> dict[str, str]:
 
 
 def migrations(dialect: Dialect) -> list[tuple[int, str]]:
-    """Numbered migration scripts for the dialect, in order."""
+    """Numbered migration scripts for the dialect, in order.
+
+    ``NNNN_name.sql`` serves both dialects; ``NNNN_name.<dialect>.sql`` is one
+    dialect's own (as queries have ``name@dialect`` blocks).
+    """
     folder = resources.files("ctsync.store").joinpath("sql/migrations")
-    found: list[tuple[int, str]] = []
+    found: dict[int, str] = {}
+    own: dict[int, str] = {}
     for entry in folder.iterdir():
-        match = re.fullmatch(rf"(\d+)_\w+\.{dialect}\.sql", entry.name)
+        match = re.fullmatch(rf"(\d+)_\w+(\.{dialect})?\.sql", entry.name)
         if match:
-            found.append((int(match.group(1)), entry.read_text("utf-8")))
-    return sorted(found)
+            (own if match.group(2) else found)[int(match.group(1))] = entry.read_text("utf-8")
+    return sorted((found | own).items())
