@@ -8,4 +8,4 @@ from __future__ import annotations
 
 from ctsync.web import create_app
 
-app = create_app()
+app = create_app(freeze_heap=True)

@@ -61,7 +61,7 @@ def serve(
     from ctsync.web import create_app  # noqa: PLC0415
 
     settings = _settings()
-    application = create_app(settings, exposed=not is_loopback_host(host))
+    application = create_app(settings, exposed=not is_loopback_host(host), freeze_heap=True)
     mode = (
         "capture mode (no SEGMENT_WRITE_KEY: messages are kept, not sent)"
         if settings.capture_mode
@@ -80,6 +80,9 @@ def worker(
     """Deliver the outbox continuously (beside any number of servers and workers)."""
     settings = _settings()
     rt = _runtime(settings)
+    from ctsync.service import freeze_startup_heap  # noqa: PLC0415
+
+    freeze_startup_heap()
 
     async def main() -> None:
         stop = asyncio.Event()

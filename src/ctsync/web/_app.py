@@ -17,7 +17,7 @@ from ctsync import __version__
 from ctsync.config import Settings
 from ctsync.errors import InputError, StoreError, StoreUnavailable
 from ctsync.logs import get_logger
-from ctsync.service import Runtime
+from ctsync.service import Runtime, freeze_startup_heap
 from ctsync.web._admin import router as admin_router
 from ctsync.web._webhook import router as webhook_router
 
@@ -30,12 +30,14 @@ def create_app(
     exposed: bool | None = None,
     runtime: Runtime | None = None,
     background_drainer: bool | None = None,
+    freeze_heap: bool = False,
 ) -> FastAPI:
     """Build the app. ``exposed``: reachable beyond loopback (secure-by-default checks).
 
     The drainer runs as a background task unless the platform freezes the process
     between requests (Vercel, CTSYNC_INLINE_DELIVERY), where the webhook and the
-    cron route deliver instead.
+    cron route deliver instead. ``freeze_heap``: the app owns its process (``ctsync
+    serve``, Vercel); start-up objects are frozen out of garbage collection.
     """
     settings = settings or Settings()
     exposed = settings.vercel if exposed is None else exposed
@@ -49,6 +51,8 @@ def create_app(
         idle = settings.drain_interval_s
         tasks = [rt.drainer.run(stop, idle_s=idle), rt.maintain(stop)] if run_drainer else []
         running = [asyncio.create_task(t) for t in tasks]
+        if freeze_heap:
+            freeze_startup_heap()
         try:
             yield
         finally:
