@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -10,7 +11,7 @@ import psycopg
 
 from ctsync.ingress import parse_ct_payload
 from ctsync.pipeline import default_planner, record_event
-from ctsync.store import Store, open_store
+from ctsync.store import Conn, Store, open_store
 from ctsync.store._ops import Outcome, claim, counts, list_messages, purge, replay, settle
 from ctsync.store._queries import queries
 from ctsync.store._sqlite import sqlite_path
@@ -238,3 +239,24 @@ def test_settling_a_batch_looks_its_messages_up_by_id(sqlite_url: str) -> None:
         plan = conn.execute(f"EXPLAIN QUERY PLAN {sql}", {"rows": "[]", "now": 0, "owner": "a"})
         steps = [row[3] for row in plan]
     assert any("SEARCH outbox USING INTEGER PRIMARY KEY" in s for s in steps), steps
+
+
+def test_sqlite_skips_the_fsync_for_bookkeeping_but_never_for_an_event(sqlite_url: str) -> None:
+    store = open_store(sqlite_url)
+    store.migrate()
+
+    def mode(conn: Conn) -> int:  # 1 = NORMAL (no fsync per commit), 2 = FULL
+        return int(conn._conn.execute("PRAGMA synchronous").fetchone()[0])  # type: ignore[attr-defined]
+
+    async def writes() -> list[int]:
+        return [
+            await store.awrite(mode, durable=False),  # a drainer's claim or outcome
+            await store.awrite(mode),  # an event
+            await store.awrite(mode, durable=False),
+        ]
+
+    try:
+        assert asyncio.run(writes()) == [1, 2, 1]
+        assert store.write(mode) == 2
+    finally:
+        store.close()

@@ -57,7 +57,9 @@ class Store(Protocol):
 
         ``durable=False`` is for bookkeeping that is safe to lose in a database crash
         (claims and delivery outcomes: a lost one means a message is sent again, with
-        the same messageId); a store may then skip waiting for the disk.
+        the same messageId); a store may then skip waiting for the disk (SQLite:
+        ``synchronous=NORMAL`` for a group of such writes; PostgreSQL:
+        ``synchronous_commit=off``). A durable commit after them covers them too.
         """
         ...
 

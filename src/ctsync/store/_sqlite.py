@@ -77,6 +77,7 @@ def _connect(path: str, *, timeout: float) -> sqlite3.Connection:
 class _Job:
     fn: Callable[[Conn], Any]
     future: Future[Any]
+    durable: bool = True
 
 
 class SqliteStore:
@@ -99,6 +100,7 @@ class SqliteStore:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
+        self._synced = True  # the writer connection runs synchronous=FULL
         self._thread = threading.Thread(target=self._writer, name="ctsync-sqlite-writer")
         self._thread.daemon = True
         self._thread.start()
@@ -112,22 +114,21 @@ class SqliteStore:
             raise self._too_slow() from exc
 
     async def awrite(self, fn: Callable[[Conn], T], *, durable: bool = True) -> T:
-        # Always durable: every job shares the writer's group commit anyway.
         # The writer thread resolves the future; the event loop awaits it directly,
         # without parking a thread-pool thread per request.
-        future = self._submit(fn)
+        future = self._submit(fn, durable=durable)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
         except TimeoutError as exc:
             future.cancel()
             raise self._too_slow() from exc
 
-    def _submit(self, fn: Callable[[Conn], T]) -> Future[T]:
+    def _submit(self, fn: Callable[[Conn], T], *, durable: bool = True) -> Future[T]:
         if self._closed:
             msg = "store is closed"
             raise StoreUnavailable(msg)
         future: Future[T] = Future()
-        self._jobs.put(_Job(fn, future))
+        self._jobs.put(_Job(fn, future, durable))
         return future
 
     def _too_slow(self) -> StoreUnavailable:
@@ -191,6 +192,12 @@ class SqliteStore:
         live = [job for job in group if job.future.set_running_or_notify_cancel()]
         results: list[tuple[_Job, Any, BaseException | None]] = []
         try:
+            # A group of bookkeeping only (claims, outcomes) commits without the fsync;
+            # the next durable commit's fsync of the WAL covers it too.
+            durable = any(job.durable for job in live)
+            if durable != self._synced:
+                conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._synced = durable
             _begin_immediate(conn, self._timeout)
             results = [_run_in_savepoint(conn, job) for job in live]
             conn.execute("COMMIT")
