@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import httpx
 
@@ -75,7 +76,7 @@ class Child:
             raise RuntimeError(f"{self.name} is not running")
         return self.proc.pid
 
-    def start(self) -> Child:
+    def start(self) -> Self:
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 self.argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
@@ -102,7 +103,7 @@ class Child:
             self.proc.kill()
             self.proc.wait(timeout)
 
-    def __enter__(self) -> Child:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -128,7 +129,7 @@ class HttpServer(Child):
         self.url = f"http://127.0.0.1:{port}"
         self._health = health
 
-    def start(self) -> HttpServer:
+    def start(self) -> Self:
         super().start()
         wait_until(self._answers, timeout=60, what=f"{self.name} on port {self.port}")
         return self

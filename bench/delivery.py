@@ -23,10 +23,14 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench._payloads import deliveries
+
+if TYPE_CHECKING:
+    from ctsync.store import Conn
 
 BATCH = 100
 HORIZON_S = 97200.0
@@ -85,10 +89,14 @@ def preload(db_url: str, bodies: Sequence[dict[str, Any]], *, chunk: int = 2000)
         ]
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
-            store.write(lambda c, part=part: c.many("insert_message", part))
+            store.write(partial(_insert_messages, rows=part))
         return int(store.read(counts)["messages"].get("pending", 0))
     finally:
         store.close()
+
+
+def _insert_messages(conn: Conn, rows: Sequence[dict[str, Any]]) -> int:
+    return conn.many("insert_message", rows)
 
 
 def _batches(items: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dict[str, Any]]]:

@@ -27,10 +27,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench import _payloads, _pg
-from bench._deliver import read_messages, write_messages
 from bench._procs import RESULTS, HttpServer, child_env, fake_segment, free_port
 from bench._wrk import ensure_wrk, run_wrk
-from bench.delivery import preload
+from bench.delivery import preload, read_messages, write_messages
 
 WRITE_KEY = "bench-write-key"
 _IDLE = (
