@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from ctsync.config import Settings
 from ctsync.store import open_store
+from ctsync.store._sqlite import sqlite_path
 from ctsync.web import create_app
 from tests import payloads
 from tests.fakes.segment import Answer, FakeSegment
@@ -335,6 +337,29 @@ def test_the_webhook_answers_503_when_the_event_cannot_be_stored(
             assert "stored" in r.json()["error"]
             with psycopg.connect(url.rsplit("/", 1)[0] + "/test", autocommit=True) as c:
                 c.execute(f"CREATE DATABASE {url.rsplit('/', 1)[1]}")
+
+
+def test_a_locked_sqlite_store_answers_503_and_the_retry_is_recorded(
+    sqlite_url: str, fake: FakeSegment
+) -> None:
+    settings = Settings(
+        DATABASE_URL=sqlite_url,
+        SEGMENT_ENDPOINT=fake.url,
+        SEGMENT_WRITE_KEY=fake.write_key,
+        CTSYNC_STORE_TIMEOUT_S="1",
+    )
+    with ThreadServer(create_app(settings)) as server:
+        # Another process holds the write lock longer than the store waits for it.
+        with sqlite3.connect(sqlite_path(sqlite_url), isolation_level=None) as other:
+            other.execute("BEGIN EXCLUSIVE")
+            r = post(server, payloads.created())
+            other.execute("ROLLBACK")
+        assert r.status_code == 503
+        assert r.headers["retry-after"]
+        assert "stored" in r.json()["error"]
+        again = post(server, payloads.created())  # what commercetools does next
+        assert again.json()["status"] == "accepted"
+        fake.wait_for(lambda: len(fake.messages) == 1)
 
 
 def test_an_unknown_cloud_route_is_a_404_that_names_the_known_ones(serve: AppFactory) -> None:
