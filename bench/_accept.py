@@ -116,6 +116,7 @@ def contenders(
         return lambda: _server(name, "ctsync", "serve", env=env)
 
     sqlite_url = f"sqlite:///{tmp}/accept.db"
+    store_only_url = f"sqlite:///{tmp}/accept-store-only.db"
     found = [
         Contender(
             "ceiling",
@@ -124,6 +125,12 @@ def contenders(
         ),
         Contender(
             "sqlite", "ctsync serve, SQLite", ctsync("ctsync-sqlite", sqlite_url), sqlite_url
+        ),
+        Contender(
+            "store-only",
+            "parse + durable insert only (ctsync's store, no mapping or delivery)",
+            lambda: _server("store-only", "bench.apps", "store-only", "--db", store_only_url),
+            store_only_url,
         ),
     ]
     if pg_url is not None:

@@ -4,6 +4,11 @@
 FastAPI's body parameter), answers 200. Nothing is stored or sent: no webhook
 that looks at its input can accept faster on this stack.
 
+``store-only``: what ctsync's webhook does minus mapping and delivery: parse the
+delivery with ctsync's parser and record its event row durably in ctsync's SQLite
+store (group commit, ``synchronous=FULL``), as ctsync records a delivery it will
+not map. The floor of any design that stores each delivery before answering.
+
 ``seed``: the seed design (one Vercel function): validate, transform, then
 ``identify`` + ``flush`` with segment-analytics-python on every request, and
 answer 200 only once Segment has it. ``flush`` waits for the library's consumer
@@ -12,6 +17,7 @@ handler is a plain ``def`` (FastAPI runs it in its thread pool), so concurrent
 requests share one upload: the seed's best case.
 
     python -m bench.apps ceiling --port 8101
+    python -m bench.apps store-only --port 8103 --db sqlite:////tmp/store-only.db
     python -m bench.apps seed --port 8102 --segment http://127.0.0.1:8100 --write-key K
 """
 
@@ -19,12 +25,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio.to_thread
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -91,6 +98,37 @@ def ceiling_app() -> FastAPI:
     return app
 
 
+def store_only_app(db_url: str) -> FastAPI:
+    """Parse with ctsync and store the event row durably; no mapping, no delivery."""
+    from ctsync.ingress import decode_json, parse_ct_payload
+    from ctsync.pipeline import record_rejected
+    from ctsync.store import open_store
+
+    store = open_store(db_url)
+    store.migrate()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()
+
+    app = FastAPI(title="bench store only", lifespan=lifespan)
+
+    @app.get("/api/health")
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.post("/api/webhook")
+    async def webhook(request: Request) -> JSONResponse:
+        event = parse_ct_payload(decode_json(await request.body()))
+        now = time.time()
+        # record_rejected writes the event row and nothing else (no identity, no outbox).
+        result = await store.awrite(lambda c: record_rejected(c, event, reason="stored", now=now))
+        return JSONResponse({"status": "stored", "eventId": result.event_id})
+
+    return app
+
+
 def _traits(customer: Customer) -> dict[str, Any]:
     """The seed's transform: a few traits, address from the default billing address."""
     name = " ".join(p for p in (customer.firstName, customer.lastName) if p)
@@ -153,12 +191,18 @@ def seed_app(segment_url: str, write_key: str) -> FastAPI:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.apps", description=__doc__)
-    parser.add_argument("kind", choices=["ceiling", "seed"])
+    parser.add_argument("kind", choices=["ceiling", "store-only", "seed"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--segment", default="", help="the (fake) Segment URL, for seed")
     parser.add_argument("--write-key", default="bench-write-key")
+    parser.add_argument("--db", default="", help="the SQLite URL, for store-only")
     args = parser.parse_args(argv)
-    app = ceiling_app() if args.kind == "ceiling" else seed_app(args.segment, args.write_key)
+    if args.kind == "ceiling":
+        app = ceiling_app()
+    elif args.kind == "store-only":
+        app = store_only_app(args.db)
+    else:
+        app = seed_app(args.segment, args.write_key)
     # The same server settings as `ctsync serve` (uvloop + httptools, warnings only).
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
