@@ -75,8 +75,8 @@ class PostgresStore:
         self.url_for_display = _display(url)
         self._timeout = timeout
         # A few threads, not one per waiting request: more only contend for the GIL
-        # (at 8 concurrent webhooks, 4 threads took 14 % more requests than 40, with
-        # less CPU each and a lower p99; bench/RESULTS.md).
+        # (under the benchmark's load of 8 concurrent webhooks, 4 threads took 14 %
+        # more requests than anyio's 40, with less CPU each and a lower p99).
         self._executor = ThreadPoolExecutor(_THREADS, thread_name_prefix="ctsync-pg")
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Row]] = (
             psycopg_pool.ConnectionPool(
