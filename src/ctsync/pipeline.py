@@ -75,7 +75,7 @@ def dry_run(data: Any, planner: Planner) -> list[dict[str, Any]]:
         if item.error:
             results.append({"status": "rejected", "reason": item.error, "messages": []})
             continue
-        plan = planner(parse_ct_payload(item.payload, envelope=item.envelope), None)
+        plan = _plan(planner, parse_ct_payload(item.payload, envelope=item.envelope), None)
         results.append(
             {
                 "status": plan.status,
@@ -96,7 +96,7 @@ def record_event(
     the identity, insert the event, queue the messages, store the identity).
     """
     identity = _lock_identity(conn, event, now) if event.resource_type == "customer" else None
-    plan = planner(event, identity.state if identity else None)
+    plan = _plan(planner, event, identity.state if identity else None)
     event_id = _insert_event(
         conn, event, now=now, status=plan.status, reason=plan.reason, user_id=plan.user_id
     )
@@ -113,6 +113,21 @@ def record_event(
     if result.status == "accepted" and identity is not None and identity.releases_waiting:
         _release_waiting(conn, event, planner=planner, now=now, horizon_s=horizon_s)
     return result
+
+
+def _plan(planner: Planner, event: CtEvent, state: IdentityState | None) -> Plan:
+    """The planner's plan, failed when an id in it holds a NUL character.
+
+    Ids (the email as userId) are kept as text, where a NUL can never be stored,
+    and no CDP should get one as a userId: the event is recorded as failed instead.
+    """
+    plan = planner(event, state)
+    ids = [plan.user_id, *(m.user_id for m in plan.messages)]
+    ids += [plan.state.user_id] if plan.state is not None else []
+    if any(i and "\x00" in i for i in ids):
+        reason = "the customer's email holds a NUL character (\\u0000): not a usable userId"
+        return Plan("failed", reason=reason)
+    return plan
 
 
 def record_rejected(conn: Conn, event: CtEvent, *, reason: str, now: float) -> RecordResult:
@@ -232,7 +247,7 @@ def _release_waiting(
     for row in rows:
         waiting = _event_from_row(row)
         identity = _lock_identity(conn, waiting, now)
-        plan = planner(waiting, identity.state)
+        plan = _plan(planner, waiting, identity.state)
         _commit_plan(
             conn, waiting, row["id"], plan, recorded="waiting", now=now, horizon_s=horizon_s
         )

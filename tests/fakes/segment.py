@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ class Answer:
     retry_after: float | None = None
     delay: float = 0.0
     record: bool = False
+    body: bytes | None = None  # raw bytes to answer with instead of Segment's JSON error
 
 
 @dataclass(frozen=True)
@@ -301,7 +302,7 @@ class FakeSegment:
             await asyncio.sleep(0.01)
 
     # -- the request path (called from the server thread) -----------------------
-    async def _handle(self, path: str, headers: Mapping[str, str], raw: bytes) -> JSONResponse:
+    async def _handle(self, path: str, headers: Mapping[str, str], raw: bytes) -> Response:
         """Answer one /v1 request: injected failure, delay, then Segment's checks."""
         injected, delay, state = self._next_failure()
         if delay:
@@ -309,6 +310,8 @@ class FakeSegment:
         failing = injected is not None and injected.status >= 300
         if injected is not None and failing and not injected.record:
             self._answered(state, path, injected.status, [], "injected")
+            if injected.body is not None:  # what a misbehaving proxy might send
+                return Response(injected.body, injected.status, media_type="text/plain")
             return _error(injected.status, "injected", "injected failure", injected.retry_after)
         try:
             messages = _accept(headers, raw, path, self.write_key)

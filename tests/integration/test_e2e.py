@@ -15,7 +15,7 @@ from ctsync.config import Settings
 from ctsync.store import open_store
 from ctsync.store._sqlite import sqlite_path
 from ctsync.web import create_app
-from tests import payloads
+from tests import envelopes, payloads
 from tests.fakes.segment import Answer, FakeSegment
 from tests.helpers import ThreadServer, postgres_database, wait_for
 
@@ -153,6 +153,21 @@ def test_a_rejected_batch_becomes_dead_letters_with_the_response_then_replays(
     assert r.json() == {"replayed": 1}
     fake.wait_for(lambda: len(fake.messages) == 1)
     assert fake.messages[0]["messageId"] == dead["message_id"]
+
+
+def test_a_rejection_with_binary_garbage_still_becomes_a_dead_letter_with_its_reason(
+    serve: AppFactory, fake: FakeSegment
+) -> None:
+    # A proxy in front of Segment may answer anything; a NUL byte cannot be stored
+    # as text (PostgreSQL refuses it), and the outcome must be stored all the same.
+    server = serve()
+    fake.script([Answer(400, body=b"bad\x00request\xff")])
+    post(server, payloads.created())
+    [dead] = wait_for(lambda: admin(server, "messages?status=dead")["messages"], what="dead")
+    assert "400" in dead["last_error"]
+    assert "bad" in dead["last_error"]
+    assert "request" in dead["last_error"]
+    assert "\x00" not in dead["last_error"]
 
 
 def test_one_bad_message_does_not_sink_its_batch_mates(
@@ -364,6 +379,36 @@ def test_a_locked_sqlite_store_answers_503_and_the_retry_is_recorded(
         assert again.json()["status"] in {"accepted", "duplicate"}
         fake.wait_for(lambda: len(fake.messages) == 1)
         assert admin(server, "stats")["events"] == {"accepted": 1}
+
+
+@pytest.mark.parametrize("field", ["id", "type", "projectKey", "createdAt"])
+def test_a_nul_in_an_identifier_is_a_400_naming_it_not_a_503(serve: AppFactory, field: str) -> None:
+    # PostgreSQL cannot store a NUL in text: a 503 would make the sender retry for ever.
+    server = serve()
+    delivery = payloads.created()
+    delivery[field] += "\u0000"
+    r = post(server, delivery)
+    assert r.status_code == 400
+    assert field in r.json()["error"]
+    assert post(server, payloads.created()).json()["status"] == "accepted"
+
+
+def test_a_nul_in_the_email_is_recorded_as_failed_not_a_503(serve: AppFactory) -> None:
+    server = serve()
+    r = post(server, payloads.created(email="jane\u0000@example.com"))
+    assert r.status_code == 200
+    assert r.json()["status"] == "failed"
+    assert "NUL" in r.json()["reason"]
+
+
+def test_a_nul_inside_a_cloud_envelope_is_kept_as_rejected(serve: AppFactory) -> None:
+    server = serve()
+    delivery = payloads.created()
+    delivery["resource"]["id"] = "c-\u0000"
+    r = post(server, envelopes.pubsub(delivery))
+    assert r.status_code == 200
+    assert r.json()["status"] == "rejected"
+    assert "resource.id" in r.json()["reason"]
 
 
 def test_an_unknown_cloud_route_is_a_404_that_names_the_known_ones(serve: AppFactory) -> None:

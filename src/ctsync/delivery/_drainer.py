@@ -326,4 +326,7 @@ def _detail(exc: Exception, status: int | None, response: str | None) -> str:
     text = str(exc)
     if response:
         text = f"{text}: {response[:500]}"
+    # A NUL cannot be stored as text (PostgreSQL refuses it, SQLite cuts there): an
+    # answer from whatever stands in front of the sink may hold one.
+    text = text.replace("\x00", "\ufffd")
     return text if status is None or str(status) in text else f"HTTP {status}: {text}"

@@ -148,12 +148,20 @@ def _text(data: dict[str, Any], key: str, *, where: str = "") -> str:
     if not isinstance(value, str) or not value:
         msg = f"'{where}{key}' must be a non-empty string"
         raise InputError(msg)
-    return value
+    return _storable(value, f"{where}{key}")
 
 
 def _opt_text(data: dict[str, Any], key: str) -> str | None:
     value = data.get(key)
-    return value if isinstance(value, str) and value else None
+    return _storable(value, key) if isinstance(value, str) and value else None
+
+
+def _storable(value: str, name: str) -> str:
+    """An identifier the store keeps as text: a NUL there can never be stored."""
+    if "\x00" in value:
+        msg = f"'{name}' holds a NUL character (\\u0000)"
+        raise InputError(msg)
+    return value
 
 
 def _version(data: dict[str, Any], key: str, *, where: str = "") -> int | None:
