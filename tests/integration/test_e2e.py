@@ -393,6 +393,13 @@ def test_a_nul_in_an_identifier_is_a_400_naming_it_not_a_503(serve: AppFactory, 
     assert post(server, payloads.created()).json()["status"] == "accepted"
 
 
+def test_a_nul_in_the_seed_formats_project_key_is_a_400_too(serve: AppFactory) -> None:
+    server = serve()
+    r = post(server, payloads.seed() | {"projectKey": "shop\u0000"})  # found by the fuzzer
+    assert r.status_code == 400
+    assert "projectKey" in r.json()["error"]
+
+
 def test_a_nul_in_the_email_is_recorded_as_failed_not_a_503(serve: AppFactory) -> None:
     server = serve()
     r = post(server, payloads.created(email="jane\u0000@example.com"))

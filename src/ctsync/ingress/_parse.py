@@ -103,8 +103,7 @@ def _seed(data: dict[str, Any], envelope: str) -> CtEvent:
         )
         raise InputError(msg)
     customer = _customer(data, "customer")
-    project = data.get("projectKey") if isinstance(data.get("projectKey"), str) else None
-    project = project or "default"
+    project = _opt_text(data, "projectKey") or "default"
     cid = _text(customer, "id", where="customer.")
     version = _version(customer, "version", where="customer.")
     key = f"v{version}" if version is not None else payload_hash(data)
