@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -27,8 +26,8 @@ MAX_EXAMPLES = 150
 
 
 @pytest.fixture
-def app_url(tmp_path: Path) -> Iterator[str]:
-    settings = Settings(DATABASE_URL=f"sqlite:///{tmp_path}/ctsync.db")
+def app_url(db_url: str) -> Iterator[str]:
+    settings = Settings(DATABASE_URL=db_url)  # both stores: PostgreSQL refuses more
     with ThreadServer(create_app(settings)) as server:
         yield server.url
         # the service still works after everything schemathesis threw at it
