@@ -115,18 +115,26 @@ def record_event(
     return result
 
 
-def _plan(planner: Planner, event: CtEvent, state: IdentityState | None) -> Plan:
-    """The planner's plan, failed when an id in it holds a NUL character.
+_MAX_USER_ID_BYTES = 320  # the longest email address (RFC 5321: 64 + 1 + 255)
 
-    Ids (the email as userId) are kept as text, where a NUL can never be stored,
-    and no CDP should get one as a userId: the event is recorded as failed instead.
+
+def _plan(planner: Planner, event: CtEvent, state: IdentityState | None) -> Plan:
+    """The planner's plan, failed when a userId in it cannot be one.
+
+    userIds (the email) are kept and indexed as text: a NUL can never be stored,
+    and PostgreSQL cannot index a very long value; neither is an email a CDP
+    should get. The event is recorded as failed, with the reason, instead.
     """
     plan = planner(event, state)
     ids = [plan.user_id, *(m.user_id for m in plan.messages)]
     ids += [plan.state.user_id] if plan.state is not None else []
-    if any(i and "\x00" in i for i in ids):
-        reason = "the customer's email holds a NUL character (\\u0000): not a usable userId"
-        return Plan("failed", reason=reason)
+    for user_id in filter(None, ids):
+        if "\x00" in user_id:
+            reason = "the customer's email holds a NUL character (\\u0000): not a usable userId"
+            return Plan("failed", reason=reason)
+        if len(user_id.encode("utf-8", "surrogatepass")) > _MAX_USER_ID_BYTES:
+            reason = f"the customer's email is longer than {_MAX_USER_ID_BYTES} bytes"
+            return Plan("failed", reason=reason)
     return plan
 
 

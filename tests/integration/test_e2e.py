@@ -381,16 +381,33 @@ def test_a_locked_sqlite_store_answers_503_and_the_retry_is_recorded(
         assert admin(server, "stats")["events"] == {"accepted": 1}
 
 
+LONG = "".join(f"{i:04x}" for i in range(2500))  # 10,000 characters
+
+
 @pytest.mark.parametrize("field", ["id", "type", "projectKey", "createdAt"])
-def test_a_nul_in_an_identifier_is_a_400_naming_it_not_a_503(serve: AppFactory, field: str) -> None:
-    # PostgreSQL cannot store a NUL in text: a 503 would make the sender retry for ever.
+@pytest.mark.parametrize("junk", ["\u0000", LONG], ids=["nul", "long"])
+def test_an_identifier_the_store_cannot_keep_is_a_400_naming_it_not_a_503(
+    serve: AppFactory, field: str, junk: str
+) -> None:
+    # PostgreSQL cannot store a NUL in text, nor index a long value: a 503 would
+    # make the sender retry for ever.
     server = serve()
     delivery = payloads.created()
-    delivery[field] += "\u0000"
+    delivery[field] += junk
     r = post(server, delivery)
     assert r.status_code == 400
     assert field in r.json()["error"]
     assert post(server, payloads.created()).json()["status"] == "accepted"
+
+
+def test_an_email_too_long_to_be_one_is_recorded_as_failed_not_a_503(
+    serve: AppFactory,
+) -> None:
+    server = serve()
+    r = post(server, payloads.created(email=f"{LONG}@example.com"))
+    assert r.status_code == 200
+    assert r.json()["status"] == "failed"
+    assert "longer than" in r.json()["reason"]
 
 
 def test_a_nul_in_the_seed_formats_project_key_is_a_400_too(serve: AppFactory) -> None:

@@ -21,6 +21,8 @@ _SEED_TYPES = {
     "customer.updated": "CustomerUpdated",
 }
 _MAX_VERSION = 2**63 - 1
+MAX_ID_BYTES = 256
+"""The longest identifier (id, key, type, project key) a delivery may carry."""
 
 
 def parse_ct_payload(data: Any, *, envelope: str = "direct") -> CtEvent:
@@ -156,9 +158,17 @@ def _opt_text(data: dict[str, Any], key: str) -> str | None:
 
 
 def _storable(value: str, name: str) -> str:
-    """An identifier the store keeps as text: a NUL there can never be stored."""
+    """An identifier the store keeps (and indexes) as text.
+
+    A NUL can never be stored, and PostgreSQL cannot index a long value: either
+    would make the store refuse the event on every redelivery. commercetools'
+    ids, keys and types are far shorter than the limit.
+    """
     if "\x00" in value:
         msg = f"'{name}' holds a NUL character (\\u0000)"
+        raise InputError(msg)
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        msg = f"'{name}' is longer than {MAX_ID_BYTES} bytes: not a commercetools identifier"
         raise InputError(msg)
     return value
 
