@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from ctsync.ingress import parse_ct_payload, unwrap
 from ctsync.ingress._model import CtEvent
 from ctsync.mapping import IdentityState, MappingOptions, Plan, plan_event
 from ctsync.sinks import validate_message
-from ctsync.store import Conn
+from ctsync.store import Conn, storable_text
 
 __all__ = [
     "Planner",
@@ -135,11 +135,14 @@ def _plan(planner: Planner, event: CtEvent, state: IdentityState | None) -> Plan
         if len(user_id.encode("utf-8", "surrogatepass")) > _MAX_USER_ID_BYTES:
             reason = f"the customer's email is longer than {_MAX_USER_ID_BYTES} bytes"
             return Plan("failed", reason=reason)
+    if plan.reason is not None and (clean := storable_text(plan.reason)) != plan.reason:
+        return replace(plan, reason=clean)  # a reason may quote the delivery
     return plan
 
 
 def record_rejected(conn: Conn, event: CtEvent, *, reason: str, now: float) -> RecordResult:
     """Keep a delivery that can never be processed, with its reason (cloud envelopes)."""
+    reason = storable_text(reason)
     event_id = _insert_event(conn, event, now=now, status="rejected", reason=reason)
     if event_id is None:
         return RecordResult("duplicate", None, reason="already recorded")

@@ -10,7 +10,7 @@ import time
 import psycopg
 
 from ctsync.ingress import parse_ct_payload
-from ctsync.pipeline import default_planner, record_event
+from ctsync.pipeline import default_planner, record_event, record_rejected
 from ctsync.store import Conn, Store, open_store
 from ctsync.store._ops import Outcome, claim, counts, list_messages, purge, replay, settle
 from ctsync.store._queries import queries
@@ -260,3 +260,16 @@ def test_sqlite_skips_the_fsync_for_bookkeeping_but_never_for_an_event(sqlite_ur
         assert store.write(mode) == 2
     finally:
         store.close()
+
+
+def test_a_rejection_quoting_a_nul_or_a_lone_surrogate_is_still_kept(store: Store) -> None:
+    # A reason may quote the delivery; PostgreSQL refuses both in text, and that
+    # refusal would repeat on every redelivery of the cloud envelope.
+    event = parse_ct_payload(payloads.created())
+    reason = "bad attribute 'a\x00b' and '\udc80'"
+    result = store.write(lambda c: record_rejected(c, event, reason=reason, now=time.time()))
+    assert result.status == "rejected"
+    assert result.reason is not None
+    assert "\x00" not in result.reason
+    assert result.reason.startswith("bad attribute 'a")
+    assert store.read(counts)["events"] == {"rejected": 1}

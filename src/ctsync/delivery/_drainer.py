@@ -22,7 +22,7 @@ from ctsync.delivery._retry import RetryPolicy
 from ctsync.errors import PermanentError, RetryableError
 from ctsync.logs import get_logger
 from ctsync.sinks import MAX_MESSAGE_BYTES, Sink, chunk_batches
-from ctsync.store import Conn, Store
+from ctsync.store import Conn, Store, storable_text
 from ctsync.store._ops import Claimed, Outcome, claim, next_due, settle, take_tokens
 
 T = TypeVar("T")
@@ -326,7 +326,5 @@ def _detail(exc: Exception, status: int | None, response: str | None) -> str:
     text = str(exc)
     if response:
         text = f"{text}: {response[:500]}"
-    # A NUL cannot be stored as text (PostgreSQL refuses it, SQLite cuts there): an
-    # answer from whatever stands in front of the sink may hold one.
-    text = text.replace("\x00", "\ufffd")
+    text = storable_text(text)  # whatever stands in front of the sink may answer a NUL
     return text if status is None or str(status) in text else f"HTTP {status}: {text}"

@@ -5,9 +5,9 @@ SQLite (embedded, the default) and PostgreSQL (shared) behind one interface.
 
 from __future__ import annotations
 
-from ctsync.store._base import Conn, Row, Store
+from ctsync.store._base import Conn, Row, Store, storable_text
 
-__all__ = ["Conn", "Row", "Store", "open_store"]
+__all__ = ["Conn", "Row", "Store", "open_store", "storable_text"]
 
 
 def open_store(url: str, *, timeout: float = 5.0) -> Store:

@@ -70,3 +70,11 @@ class Store(Protocol):
     def close(self) -> None:
         """Release connections and threads."""
         ...
+
+
+def storable_text(text: str) -> str:
+    """Free text from outside (a reason quoting a delivery, a sink's answer) as every
+    store can keep it: PostgreSQL refuses a NUL in text and a lone surrogate in
+    UTF-8, and either refusal would repeat on every redelivery.
+    """
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
