@@ -435,6 +435,26 @@ def test_a_nul_inside_a_cloud_envelope_is_kept_as_rejected(serve: AppFactory) ->
     assert "resource.id" in r.json()["reason"]
 
 
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("events?customer=c%00", "customer"),
+        ("events?email=a%00b@example.com", "email"),
+        ("events?status=accepted%00", "status"),
+        ("events?status=nonsense", "status"),
+        ("messages?status=dead%00", "status"),
+        (f"events?customer={'c' * 400}", "customer"),
+    ],
+)
+def test_an_admin_filter_no_store_can_use_is_a_400_naming_it(
+    serve: AppFactory, query: str, named: str
+) -> None:
+    server = serve()
+    r = httpx.get(f"{server.url}/api/admin/{query}", timeout=10)
+    assert r.status_code == 400
+    assert r.json()["error"].startswith(named)
+
+
 def test_an_unknown_cloud_route_is_a_404_that_names_the_known_ones(serve: AppFactory) -> None:
     server = serve()
     r = httpx.post(f"{server.url}/api/webhook/carrier-pigeon", json=payloads.created())

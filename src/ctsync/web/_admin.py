@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from ctsync.errors import InputError, Unauthorized
 from ctsync.ingress import decode_json
@@ -31,13 +38,28 @@ M = TypeVar("M", bound=BaseModel)
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
+EventStatus = Literal["accepted", "duplicate", "ignored", "stale", "waiting", "failed", "rejected"]
+MessageStatus = Literal["pending", "delivered", "captured", "dead", "discarded"]
+
+
+# What a filter may hold: no NUL (PostgreSQL refuses one in text), no novel.
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        msg = "must not hold a NUL character (\\u0000)"
+        raise ValueError(msg)
+    return value
+
+
+TextFilter = Annotated[str, StringConstraints(max_length=320), AfterValidator(_no_nul)]
+
+
 class EventsQuery(BaseModel):
     """Filters of ``GET /api/admin/events``."""
 
     model_config = ConfigDict(extra="forbid")
-    status: str | None = None
-    customer: str | None = Field(default=None, description="commercetools customer id")
-    email: str | None = None
+    status: EventStatus | None = None
+    customer: TextFilter | None = Field(default=None, description="commercetools customer id")
+    email: TextFilter | None = None
     limit: int = Field(default=50, ge=1, le=1000)
 
 
@@ -45,7 +67,7 @@ class MessagesQuery(BaseModel):
     """Filters of ``GET /api/admin/messages`` (``status=dead``: the dead-letter queue)."""
 
     model_config = ConfigDict(extra="forbid")
-    status: str | None = None
+    status: MessageStatus | None = None
     limit: int = Field(default=50, ge=1, le=1000)
 
 

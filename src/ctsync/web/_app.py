@@ -83,10 +83,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreUnavailable)
     async def _store_down(request: Request, exc: StoreUnavailable) -> Response:
-        del request
         log.warning("store_unavailable", action="store", error=str(exc))
+        what = "the event could not be stored" if _is_webhook(request) else "the store failed"
         return JSONResponse(
-            {"error": f"the event could not be stored, try again: {exc}"},
+            {"error": f"{what}, try again: {exc}"},
             status_code=503,
             headers={"Retry-After": "5"},
         )
@@ -125,3 +125,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             exc_info=exc,
         )
         return JSONResponse({"error": "internal error", "errorId": error_id}, status_code=500)
+
+
+def _is_webhook(request: Request) -> bool:
+    return request.url.path.startswith("/api/webhook")
