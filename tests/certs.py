@@ -34,6 +34,7 @@ from ctsync.ingress._sns_signature import string_to_sign
 from tests.helpers import free_port, wait_for
 
 ONE_DAY = dt.timedelta(days=1)
+LOOPBACK = r"^127\.0\.0\.1$"  # CTSYNC_SNS_CERT_HOST that lets HttpsServer serve certificates
 
 
 def _key() -> rsa.RSAPrivateKey:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ctsync.store import Store, open_store
+from tests.certs import HttpsServer, LocalCA
 from tests.helpers import postgres_available, postgres_database
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -58,3 +59,12 @@ def store(db_url: str) -> Iterator[Store]:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/ctsync.db"
+
+
+@pytest.fixture
+def https(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpsServer]:
+    """An HTTPS server on loopback whose certificate httpx trusts (through SSL_CERT_FILE)."""
+    ca = LocalCA(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.ca_file))
+    with HttpsServer(ca) as server:
+        yield server

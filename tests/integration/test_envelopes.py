@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +12,7 @@ import pytest
 from ctsync.config import Settings
 from ctsync.web import create_app
 from tests import envelopes, payloads
-from tests.certs import HttpsServer, LocalCA
+from tests.certs import LOOPBACK, HttpsServer
 from tests.fakes.segment import FakeSegment
 from tests.helpers import ThreadServer
 
@@ -221,17 +220,6 @@ def test_a_401_challenges_for_basic_auth_so_sns_sends_its_credentials(serve: App
         auth=("sns", "hush"),
     )
     assert ok.json()["status"] == "accepted"
-
-
-@pytest.fixture
-def https(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpsServer]:
-    ca = LocalCA(tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca.ca_file))
-    with HttpsServer(ca) as server:
-        yield server
-
-
-LOOPBACK = r"^127\.0\.0\.1$"
 
 
 def test_sns_subscription_is_confirmed_only_on_an_allowed_host(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,22 +21,13 @@ from ctsync.ingress._fetch import DocumentCache, FetchError
 from ctsync.ingress._oidc import PubSubTokenVerifier
 from ctsync.web import create_app
 from tests import envelopes, payloads
-from tests.certs import GoogleKeys, HttpsServer, LocalCA, SnsSigner
+from tests.certs import LOOPBACK, GoogleKeys, HttpsServer, SnsSigner
 from tests.helpers import ThreadServer
 
-LOOPBACK = r"^127\.0\.0\.1$"
 AUDIENCE = "https://ctsync.example/api/webhook"
 ACCOUNT = "push@ctsync-test.iam.gserviceaccount.com"
 ADMIN = {"Authorization": "Bearer admin"}
 AppFactory = Callable[..., ThreadServer]
-
-
-@pytest.fixture
-def https(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpsServer]:
-    ca = LocalCA(tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca.ca_file))
-    with HttpsServer(ca) as server:
-        yield server
 
 
 @pytest.fixture
