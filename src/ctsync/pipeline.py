@@ -21,6 +21,7 @@ from ctsync.store import Conn, storable_text
 __all__ = [
     "Planner",
     "RecordResult",
+    "RecordStatus",
     "default_planner",
     "dry_run",
     "record_event",

@@ -189,12 +189,8 @@ class Drainer:
 
     async def _linger(self, stop: asyncio.Event) -> None:
         """Wait ``linger_s`` for more messages, less when a full batch is queued first."""
-        if not self._config.linger_s:
-            return
-        waiters = {asyncio.ensure_future(e.wait()) for e in (stop, self._batch_ready)}
-        await asyncio.wait(waiters, timeout=self._config.linger_s, return_when=FIRST_COMPLETED)
-        for waiter in waiters:
-            waiter.cancel()
+        if self._config.linger_s:
+            await _first_set(stop, self._batch_ready, within_s=self._config.linger_s)
 
     async def _idle(self, stop: asyncio.Event, idle_s: float) -> None:
         wait = idle_s
@@ -206,14 +202,7 @@ class Drainer:
             wait = min(idle_s, max(0.0, due - self._clock()))
         wait = max(wait, self._paused_until - self._clock(), 0.01)
         self._wake.clear()
-        stopper = asyncio.ensure_future(stop.wait())
-        waker = asyncio.ensure_future(self._wake.wait())
-        done, _ = await asyncio.wait(
-            {stopper, waker}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
-        )
-        stopper.cancel()
-        waker.cancel()
-        if waker in done:
+        if await _first_set(stop, self._wake, within_s=wait) is self._wake:
             # New messages arrive in bursts: give the burst a moment to become one batch,
             # instead of one request (and three store writes) per message.
             await self._linger(stop)
@@ -320,6 +309,15 @@ class Drainer:
         # Claims and outcomes need no flush to disk: should the database crash and
         # lose the last of them, messages are sent again with the same messageId.
         return await self._store.awrite(fn, durable=False)
+
+
+async def _first_set(*events: asyncio.Event, within_s: float) -> asyncio.Event | None:
+    """Wait until one of ``events`` is set (that one), or ``within_s`` passes (None)."""
+    waiters = {asyncio.ensure_future(e.wait()): e for e in events}
+    done, _ = await asyncio.wait(waiters, timeout=within_s, return_when=FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
+    return next((waiters[w] for w in done), None)
 
 
 def _detail(exc: Exception, status: int | None, response: str | None) -> str:

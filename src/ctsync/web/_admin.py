@@ -29,7 +29,7 @@ from pydantic import (
 from ctsync.errors import InputError, Unauthorized
 from ctsync.ingress import decode_json
 from ctsync.mapping import normalize_email
-from ctsync.pipeline import dry_run
+from ctsync.pipeline import RecordStatus, dry_run
 from ctsync.service import Runtime
 from ctsync.store import Conn
 from ctsync.store._ops import counts, discard, event_detail, list_events, list_messages, replay
@@ -38,7 +38,6 @@ M = TypeVar("M", bound=BaseModel)
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
-EventStatus = Literal["accepted", "duplicate", "ignored", "stale", "waiting", "failed", "rejected"]
 MessageStatus = Literal["pending", "delivered", "captured", "dead", "discarded"]
 
 
@@ -57,7 +56,7 @@ class EventsQuery(BaseModel):
     """Filters of ``GET /api/admin/events``."""
 
     model_config = ConfigDict(extra="forbid")
-    status: EventStatus | None = None
+    status: RecordStatus | None = None
     customer: TextFilter | None = Field(default=None, description="commercetools customer id")
     email: TextFilter | None = None
     limit: int = Field(default=50, ge=1, le=1000)
