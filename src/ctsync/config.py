@@ -6,15 +6,14 @@ environment is not read again anywhere else.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_SQLITE_URL", "Settings", "is_loopback_host"]
+__all__ = ["DEFAULT_SQLITE_URL", "Settings"]
 
 DEFAULT_SQLITE_URL = "sqlite:///ctsync.db"
 _SNS_CERT_HOST = r"^sns\.[a-zA-Z0-9-]{3,}\.amazonaws\.com(\.cn)?$"
@@ -105,6 +104,48 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value
 
+    @model_validator(mode="after")
+    def _checks_that_keep_outsiders_out(self) -> Settings:
+        """A sender check that any AWS account or Google identity could pass is refused."""
+        missing = []
+        if self.sns_verify and not self.sns_topics:
+            missing.append(
+                "CTSYNC_SNS_VERIFY=true needs CTSYNC_SNS_TOPIC_ARN (the topics allowed to post): "
+                "without it any AWS account's topic is accepted and its subscription confirmed"
+            )
+        if self.pubsub_audience is not None and not (self.pubsub_service_account or "").strip():
+            missing.append(
+                "CTSYNC_PUBSUB_AUDIENCE needs CTSYNC_PUBSUB_SERVICE_ACCOUNT (the push "
+                "subscription's service account): without it any Google-signed token for "
+                "the audience is accepted"
+            )
+        if missing:
+            raise ValueError("; ".join(missing))
+        return self
+
+    @property
+    def sns_topics(self) -> frozenset[str]:
+        """The topics of CTSYNC_SNS_TOPIC_ARN (separated by commas or spaces)."""
+        return frozenset(a for a in re.split(r"[\s,]+", self.sns_topic_arns or "") if a)
+
+    @property
+    def unprotected(self) -> list[str]:
+        """The routes anyone who reaches the service may use (CTSYNC_ALLOW_UNVERIFIED=true).
+
+        Exposure is never inferred from the bind address: a service on loopback
+        behind a proxy or sidecar is as reachable as one on 0.0.0.0.
+        """
+        if not self.allow_unverified:
+            return []
+        found = []
+        if not self.sender_check_configured:
+            found.append("POST /api/webhook (no CTSYNC_WEBHOOK_SECRET or other sender check)")
+        if self.admin_token is None:
+            found.append("/api/admin (no CTSYNC_ADMIN_TOKEN)")
+        if self.cron_secret is None:
+            found.append("/api/cron/drain (no CRON_SECRET)")
+        return found
+
     @property
     def capture_mode(self) -> bool:
         """No write key: messages are stored and shown, never sent."""
@@ -130,13 +171,3 @@ class Settings(BaseSettings):
     @property
     def ctp_configured(self) -> bool:
         return bool(self.ctp_project_key and self.ctp_client_id and self.ctp_client_secret)
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``: not reachable from elsewhere."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

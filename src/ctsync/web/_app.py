@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ctsync import __version__
 from ctsync.config import Settings
 from ctsync.errors import InputError, StoreError, StoreUnavailable
+from ctsync.ingress import UNVERIFIED_HINT
 from ctsync.logs import get_logger
 from ctsync.service import Runtime, freeze_startup_heap
 from ctsync.web._admin import router as admin_router
@@ -27,12 +28,11 @@ log = get_logger("ctsync.web")
 def create_app(
     settings: Settings | None = None,
     *,
-    exposed: bool | None = None,
     runtime: Runtime | None = None,
     background_drainer: bool | None = None,
     freeze_heap: bool = False,
 ) -> FastAPI:
-    """Build the app. ``exposed``: reachable beyond loopback (secure-by-default checks).
+    """Build the app; what it leaves unprotected is logged as a warning at start.
 
     The drainer runs as a background task unless the platform freezes the process
     between requests (Vercel, CTSYNC_INLINE_DELIVERY), where the webhook and the
@@ -40,13 +40,13 @@ def create_app(
     serve``, Vercel); start-up objects are frozen out of garbage collection.
     """
     settings = settings or Settings()
-    exposed = settings.vercel if exposed is None else exposed
     run_drainer = (not settings.serverless) if background_drainer is None else background_drainer
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or Runtime.open(settings)
         app.state.runtime = rt
+        _warn_unprotected(settings)
         stop = asyncio.Event()
         idle = settings.drain_interval_s
         tasks = [rt.drainer.run(stop, idle_s=idle), rt.maintain(stop)] if run_drainer else []
@@ -68,11 +68,23 @@ def create_app(
         description="commercetools -> Segment, durably.",
     )
     app.state.settings = settings
-    app.state.exposed = exposed
     _install_error_handlers(app)
     app.include_router(webhook_router)
     app.include_router(admin_router)
     return app
+
+
+def _warn_unprotected(settings: Settings) -> None:
+    """Name at start what anyone may use, or that every delivery will be refused."""
+    if settings.unprotected:
+        log.warning(
+            "unprotected",
+            action="start",
+            reason="CTSYNC_ALLOW_UNVERIFIED=true: open to anyone who reaches the service",
+            routes=settings.unprotected,
+        )
+    elif not settings.sender_check_configured:
+        log.warning("deliveries_refused", action="start", reason=UNVERIFIED_HINT)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 from typing import Any
 
@@ -19,6 +18,7 @@ from ctsync.ingress import (
     UNVERIFIED_HINT,
     CtEvent,
     Item,
+    Proof,
     SenderGuard,
     SubscriptionNotConfirmed,
     confirm_subscription,
@@ -33,6 +33,7 @@ from ctsync.logs import get_logger
 from ctsync.pipeline import RecordResult
 from ctsync.service import Runtime
 from ctsync.store._ops import counts
+from ctsync.web._auth import admin_allowed, require_cron
 
 router = APIRouter()
 log = get_logger("ctsync.webhook")
@@ -63,7 +64,7 @@ def _guard(request: Request) -> SenderGuard:
     """The app's sender checks, built on first use (they keep key and certificate caches)."""
     guard: SenderGuard | None = getattr(request.app.state, "sender_guard", None)
     if guard is None:
-        guard = SenderGuard(_runtime(request).settings, exposed=request.app.state.exposed)
+        guard = SenderGuard(_runtime(request).settings)
         request.app.state.sender_guard = guard
     return guard
 
@@ -129,12 +130,12 @@ async def _handle_delivery(request: Request, source: str | None) -> Response:
     rt = _runtime(request)
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
-        data = await _verified_json(request, headers)
+        data, proof = await _verified_json(request, headers)
     except Unauthorized as exc:
         return _unauthorized(request, exc)
     except _BodyTimeout as exc:
         return JSONResponse({"error": str(exc)}, status_code=408, headers={"Connection": "close"})
-    unwrapped = unwrap(data, headers, source=source)
+    unwrapped = unwrap(data, headers, source=source, proof=proof)
     if unwrapped.confirm_url is not None:
         return await _confirm(rt, unwrapped.confirm_url)
     if unwrapped.reply is not None:
@@ -149,29 +150,29 @@ async def _handle_delivery(request: Request, source: str | None) -> Response:
     return JSONResponse(results[0].to_json())
 
 
-async def _verified_json(request: Request, headers: dict[str, str]) -> Any:
-    """The decoded body, once the sender is proven (checks come first: unproven -> 401).
+async def _verified_json(request: Request, headers: dict[str, str]) -> tuple[Any, Proof]:
+    """The decoded body and what proved its sender (checks come first: unproven -> 401).
 
     Headers prove most senders (shared secret, Pub/Sub token); only an SNS
     signature needs the body, and then any body that cannot prove itself is a 401.
     """
     guard = _guard(request)
     try:
-        await guard.check_headers(headers, dict(request.query_params))
+        proof = await guard.check_headers(headers, dict(request.query_params))
     except Unauthorized as exc:
         if not guard.checks_body:
             raise
         unproven = str(exc)
     else:
         _check_content_type(headers.get("content-type", ""))
-        return await _read_json(request, headers)
+        return await _read_json(request, headers), proof
     try:
         data = await _read_json(request, headers)
-        await guard.check_body(data)
+        proof = await guard.check_body(data)
     except InputError as exc:  # Unauthorized included: say why both checks failed
         raise Unauthorized(f"{unproven}; and no SNS signature: {exc}") from exc
     _check_content_type(headers.get("content-type", ""))
-    return data
+    return data, proof
 
 
 async def _read_json(request: Request, headers: dict[str, str]) -> Any:
@@ -288,14 +289,7 @@ async def _read_body(request: Request, timeout_s: float) -> bytes:
 async def cron_drain(request: Request) -> Response:
     """Deliver what is due within the time budget (Vercel Cron calls it with GET)."""
     rt = _runtime(request)
-    secret = rt.settings.cron_secret
-    if secret is not None:
-        given = request.headers.get("authorization", "")
-        expected = f"Bearer {secret.get_secret_value()}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            return JSONResponse(
-                {"error": "missing or wrong CRON_SECRET bearer token"}, status_code=401
-            )
+    require_cron(request)
     budget = max(1.0, rt.settings.inline_budget_s * 5)
     report = await rt.drainer.drain(budget_s=budget)
     # Serverless has no background task: retention is enforced here, hourly at most.
@@ -315,29 +309,33 @@ async def health() -> Response:
 async def ready(request: Request) -> Response:
     """Readiness: the store answers a query and the sink endpoint answers HTTP."""
     rt = _runtime(request)
+    detailed = admin_allowed(request)
     problems: dict[str, Any] = {}
     try:
         await anyio.to_thread.run_sync(rt.store.read, lambda c: c.one("ping"))
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        problems["store"] = str(exc)
+        problems["store"] = _detail(exc, detailed, "the store does not answer")
     try:
         await rt.sink.probe()
     except Exception as exc:  # noqa: BLE001
-        problems["sink"] = str(exc)
-    if (
-        request.app.state.exposed
-        and not rt.settings.sender_check_configured
-        and not rt.settings.allow_unverified
-    ):
+        problems["sink"] = _detail(exc, detailed, "the sink endpoint does not answer")
+    if not rt.settings.sender_check_configured and not rt.settings.allow_unverified:
         problems["senderCheck"] = UNVERIFIED_HINT
+    unprotected = rt.settings.unprotected
     body = {
         "status": "ready" if not problems else "not ready",
         "store": rt.store.dialect,
         "sink": rt.sink.name,
         "captureMode": rt.settings.capture_mode,
         **({"problems": problems} if problems else {}),
+        **({"unprotected": unprotected} if unprotected else {}),
     }
     return JSONResponse(body, status_code=503 if problems else 200)
+
+
+def _detail(exc: Exception, detailed: bool, summary: str) -> str:
+    """An error's text for the admin (it may name hosts, users, paths); a summary for others."""
+    return str(exc) if detailed else f"{summary} (details with the admin token)"
 
 
 @router.get("/metrics")
