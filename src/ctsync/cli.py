@@ -85,9 +85,10 @@ def _print_protection(settings: Settings) -> None:
             *settings.unprotected,
             sep="\n  ",
             highlight=False,
+            soft_wrap=True,
         )
     elif not settings.sender_check_configured:
-        err.print(f"[yellow]{UNVERIFIED_HINT}[/yellow]", highlight=False)
+        err.print(f"[yellow]{UNVERIFIED_HINT}[/yellow]", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -210,6 +210,25 @@ def test_a_topic_outside_the_allowed_list_is_refused_before_any_fetch() -> None:
         asyncio.run(guard.check_body(envelopes.sns({})))
 
 
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({"CTSYNC_SNS_VERIFY": "true"}, "CTSYNC_SNS_TOPIC_ARN"),
+        ({"CTSYNC_SNS_VERIFY": "true", "CTSYNC_SNS_TOPIC_ARN": " , "}, "CTSYNC_SNS_TOPIC_ARN"),
+        ({"CTSYNC_PUBSUB_AUDIENCE": "https://x/"}, "CTSYNC_PUBSUB_SERVICE_ACCOUNT"),
+        (
+            {"CTSYNC_PUBSUB_AUDIENCE": "https://x/", "CTSYNC_PUBSUB_SERVICE_ACCOUNT": " "},
+            "CTSYNC_PUBSUB_SERVICE_ACCOUNT",
+        ),
+    ],
+)
+def test_a_check_that_would_let_outsiders_in_is_a_configuration_error(
+    env: dict[str, str], missing: str
+) -> None:
+    with pytest.raises(ValueError, match=missing):
+        Settings(**env)
+
+
 def test_an_invalid_cert_host_pattern_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="CTSYNC_SNS_CERT_HOST"):
         Settings(CTSYNC_SNS_CERT_HOST="(unclosed")

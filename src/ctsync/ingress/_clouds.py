@@ -69,8 +69,12 @@ def pubsub_unwrapped(data: Any, headers: Mapping[str, str]) -> Unwrapped:
 
 
 def pubsub_proven(data: Any, headers: Mapping[str, str]) -> Unwrapped:
-    """A push whose OIDC token proved Pub/Sub sent it: wrapped, else unwrapped, nothing else."""
-    if is_pubsub_push(data):
+    """A push whose OIDC token proved Pub/Sub sent it: wrapped, else unwrapped, nothing else.
+
+    Pub/Sub's wrapper is its ``message`` object; no other key decides (the
+    unwrapped data is commercetools' payload, which has no ``message`` object).
+    """
+    if isinstance(data, dict) and isinstance(data.get("message"), dict):
         return pubsub_push(data)
     return pubsub_unwrapped(data, headers)
 
