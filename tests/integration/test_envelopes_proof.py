@@ -92,6 +92,10 @@ CONFUSIONS: dict[str, Confusion] = {
         envelopes.cloudevent(forged()),
         {**ce_headers(), "content-type": "application/cloudevents+json"},
     ),
+    "a CloudEvents batch content type": lambda: (
+        envelopes.cloudevent(forged()),
+        {"content-type": "application/cloudevents-batch+json"},
+    ),
     "a Pub/Sub message key": lambda: (
         {"message": {"data": b64(forged()), "messageId": "1"}, "subscription": "s"},
         {"x-goog-pubsub-message-id": "1"},

@@ -32,7 +32,7 @@ from ctsync.pipeline import RecordStatus, dry_run
 from ctsync.service import Runtime
 from ctsync.store import Conn
 from ctsync.store._ops import counts, discard, event_detail, list_events, list_messages, replay
-from ctsync.web._auth import require_admin
+from ctsync.web._access import require_admin
 
 M = TypeVar("M", bound=BaseModel)
 router = APIRouter(prefix="/api/admin", tags=["admin"])

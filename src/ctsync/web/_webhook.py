@@ -33,7 +33,7 @@ from ctsync.logs import get_logger
 from ctsync.pipeline import RecordResult
 from ctsync.service import Runtime
 from ctsync.store._ops import counts
-from ctsync.web._auth import admin_allowed, require_cron
+from ctsync.web._access import admin_allowed, require_cron
 
 router = APIRouter()
 log = get_logger("ctsync.webhook")
