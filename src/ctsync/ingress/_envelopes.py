@@ -44,6 +44,7 @@ from ctsync.ingress._cloudevents import (
     structured_item,
 )
 from ctsync.ingress._unwrapped import Item, Unwrapped
+from ctsync.ingress._verify import Proof
 
 __all__ = ["SOURCES", "Item", "Source", "Unwrapped", "detect", "unwrap"]
 
@@ -57,12 +58,12 @@ _ARRAY_MESSAGE = (
 
 
 def unwrap(
-    data: Any, headers: Mapping[str, str], *, source: str | None = None, proof: str | None = None
+    data: Any, headers: Mapping[str, str], *, source: str | None = None, proof: Proof | None = None
 ) -> Unwrapped:
     """The commercetools payloads in a request (decoded body + lower-cased headers).
 
-    ``proof``: what let the request in (ingress.Proof); an envelope's own check
-    fixes how the body is read, anything else leaves it to detection.
+    ``proof``: what let the request in; an envelope's own check fixes how the
+    body is read, the shared secret or the operator's opt-in leave it to detection.
     """
     proven = _PROVEN.get(proof or "")
     if proven is not None:
