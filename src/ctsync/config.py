@@ -105,6 +105,21 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _send_fits_in_lease(self) -> Settings:
+        """A send that outlasts its claim would let a second drainer send it meanwhile.
+
+        Leases are renewed every third of CTSYNC_LEASE_S while a batch is in flight, so
+        one request (bounded by the timeout) must fit in a lease with room to renew.
+        """
+        if self.sink_timeout_s >= self.lease_s:
+            msg = (
+                f"CTSYNC_SINK_TIMEOUT_S ({self.sink_timeout_s:g} s) must be shorter than "
+                f"CTSYNC_LEASE_S ({self.lease_s:g} s): a send must fit in its lease"
+            )
+            raise ValueError(msg)
+        return self
+
+    @model_validator(mode="after")
     def _checks_that_keep_outsiders_out(self) -> Settings:
         """A sender check that any AWS account or Google identity could pass is refused."""
         missing = []
