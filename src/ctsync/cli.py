@@ -82,7 +82,7 @@ def _print_protection(settings: Settings) -> None:
         err.print(
             "[yellow]CTSYNC_ALLOW_UNVERIFIED=true: open to anyone who reaches this service "
             "(fine for a local trial, not beyond):[/yellow]",
-            *settings.unprotected,
+            *(f"{route}: {why}" for route, why in settings.unprotected.items()),
             sep="\n  ",
             highlight=False,
             soft_wrap=True,

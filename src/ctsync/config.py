@@ -144,22 +144,26 @@ class Settings(BaseSettings):
         return frozenset(a for a in re.split(r"[\s,]+", self.sns_topic_arns or "") if a)
 
     @property
-    def unprotected(self) -> list[str]:
-        """The routes anyone who reaches the service may use (CTSYNC_ALLOW_UNVERIFIED=true).
+    def unprotected(self) -> dict[str, str]:
+        """The routes anyone who reaches the service may use, and why (CTSYNC_ALLOW_UNVERIFIED).
 
         Exposure is never inferred from the bind address: a service on loopback
         behind a proxy or sidecar is as reachable as one on 0.0.0.0.
         """
         if not self.allow_unverified:
-            return []
-        found = []
-        if not self.sender_check_configured:
-            found.append("POST /api/webhook (no CTSYNC_WEBHOOK_SECRET or other sender check)")
-        if self.admin_token is None:
-            found.append("/api/admin (no CTSYNC_ADMIN_TOKEN)")
-        if self.cron_secret is None:
-            found.append("/api/cron/drain (no CRON_SECRET)")
-        return found
+            return {}
+        found = {
+            "/api/webhook": "no sender check (CTSYNC_WEBHOOK_SECRET, CTSYNC_SNS_VERIFY or "
+            "CTSYNC_PUBSUB_AUDIENCE)",
+            "/api/admin": "no CTSYNC_ADMIN_TOKEN",
+            "/api/cron/drain": "no CRON_SECRET",
+        }
+        protected = {
+            "/api/webhook": self.sender_check_configured,
+            "/api/admin": self.admin_token is not None,
+            "/api/cron/drain": self.cron_secret is not None,
+        }
+        return {route: why for route, why in found.items() if not protected[route]}
 
     @property
     def capture_mode(self) -> bool:

@@ -13,6 +13,7 @@ __all__ = [
     "SEND_LATENCY",
     "SINK_KEY_REJECTED",
     "SINK_REACHABLE",
+    "UNPROTECTED",
     "WEBHOOK_LATENCY",
 ]
 
@@ -39,4 +40,9 @@ SINK_KEY_REJECTED = Gauge(
 )
 SINK_REACHABLE = Gauge(
     "ctsync_sink_reachable", "1 when the last readiness probe reached the sink, else 0"
+)
+UNPROTECTED = Gauge(
+    "ctsync_unprotected",
+    "1 for a route anyone may use (CTSYNC_ALLOW_UNVERIFIED=true and no credential for it)",
+    ["route"],
 )

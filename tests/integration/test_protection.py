@@ -109,10 +109,10 @@ def test_the_opt_in_opens_what_has_no_credential_and_names_it(sqlite_url: str) -
         assert answers["events"].json()["events"]
         assert answers["cron"].json()["status"] == "drained"
         ready = httpx.get(f"{server.url}/api/ready").json()
+        scraped = httpx.get(f"{server.url}/metrics").text
     assert ready["status"] == "ready"
-    unprotected = " ".join(ready["unprotected"])
-    for route in ("/api/webhook", "/api/admin", "/api/cron/drain"):
-        assert route in unprotected
+    assert set(ready["unprotected"]) == {"/api/webhook", "/api/admin", "/api/cron/drain"}
+    assert 'ctsync_unprotected{route="/api/admin"} 1.0' in scraped
     started = server.log_path.read_text()
     assert "CTSYNC_ALLOW_UNVERIFIED=true" in started
     assert all(route in started for route in ("/api/webhook", "/api/admin", "/api/cron/drain"))

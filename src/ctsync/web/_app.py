@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ctsync import __version__
+from ctsync import __version__, metrics
 from ctsync.config import Settings
 from ctsync.errors import InputError, StoreError, StoreUnavailable
 from ctsync.ingress import UNVERIFIED_HINT
@@ -76,7 +76,9 @@ def create_app(
 
 
 def _warn_unprotected(settings: Settings) -> None:
-    """Name at start what anyone may use, or that every delivery will be refused."""
+    """Name at start what anyone may use (log and metric), or that deliveries are refused."""
+    for route in ("/api/webhook", "/api/admin", "/api/cron/drain"):
+        metrics.UNPROTECTED.labels(route=route).set(1 if route in settings.unprotected else 0)
     if settings.unprotected:
         log.warning(
             "unprotected",
