@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ctsync.config import Settings
+from ctsync.ingress import SOURCES
 from ctsync.web import create_app
 from tests import envelopes, payloads
 from tests.certs import LOOPBACK, GoogleKeys, HttpsServer, self_signed
@@ -108,7 +109,7 @@ CONFUSIONS: dict[str, Confusion] = {
     ),
     "EventBridge shape": lambda: ({"detail": forged(), "detail-type": "CustomerCreated"}, {}),
 }
-PATHS = ["/api/webhook", *(f"/api/webhook/{s}" for s in ("pubsub", "sns", "cloudevents"))]
+PATHS = ["/api/webhook", *(f"/api/webhook/{source}" for source in SOURCES)]
 
 
 @pytest.fixture
