@@ -8,10 +8,9 @@ the raw-delivery header, Event Grid and EventBridge shapes, a cloud's own
 path. The genuine message must reach Segment; the forged customer must reach
 neither Segment nor the store.
 
-SNS messages are signed here as AWS documents it, not with ctsync's code
-(docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html):
-"Key\\nValue\\n" for Message, MessageId, Subject (when present), Timestamp,
-TopicArn and Type, in that order; SignatureVersion 2 is SHA256withRSA.
+SNS messages are signed as AWS documents it, not with ctsync's code
+(tests.certs.aws_string_to_sign), with a certificate served over https on
+loopback.
 """
 
 from __future__ import annotations
@@ -24,14 +23,12 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ctsync.config import Settings
 from ctsync.ingress import SOURCES
 from ctsync.web import create_app
 from tests import envelopes, payloads
-from tests.certs import LOOPBACK, GoogleKeys, HttpsServer, self_signed
+from tests.certs import LOOPBACK, GoogleKeys, HttpsServer, SnsSigner
 from tests.fakes.segment import FakeSegment
 from tests.helpers import ThreadServer
 
@@ -41,27 +38,6 @@ ACCOUNT = "push@ctsync-test.iam.gserviceaccount.com"
 FORGED_EMAIL = "forged@attacker.example"
 FORGED_ID = "forged-customer"
 CE_TYPE = "com.commercetools.customer.message.CustomerCreated"
-_SIGNED_KEYS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
-
-
-class AwsSigner:
-    """Signs SNS notifications from AWS's documentation, with a certificate served over https."""
-
-    def __init__(self, https: HttpsServer) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.cert_url = https.serve(
-            "/SimpleNotificationService-x.pem", self_signed(self.key, "sns")
-        )
-
-    def sign(self, notification: dict[str, Any]) -> dict[str, Any]:
-        text = "".join(f"{k}\n{notification[k]}\n" for k in _SIGNED_KEYS if k in notification)
-        raw = self.key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return {
-            **notification,
-            "SignatureVersion": "2",
-            "Signature": base64.b64encode(raw).decode(),
-            "SigningCertURL": self.cert_url,
-        }
 
 
 def forged() -> dict[str, Any]:
@@ -168,7 +144,7 @@ def test_a_signed_sns_notification_yields_its_signed_message_and_nothing_else(
         CTSYNC_SNS_CERT_HOST=LOOPBACK,
         CTSYNC_SNS_TOPIC_ARN=envelopes.TOPIC_ARN,
     )
-    signer = AwsSigner(https)
+    signer = SnsSigner(https)
     genuine: set[str] = set()
     for name, confusion in CONFUSIONS.items():
         for path in PATHS:
@@ -190,7 +166,7 @@ def test_a_signed_message_in_cloudevents_format_is_still_read_whole(
         CTSYNC_SNS_CERT_HOST=LOOPBACK,
         CTSYNC_SNS_TOPIC_ARN=envelopes.TOPIC_ARN,
     )
-    signer = AwsSigner(https)
+    signer = SnsSigner(https)
     inner = envelopes.cloudevent(payloads.created("genuine-ce"))
     body = {**forged(), **signer.sign(envelopes.sns(inner))}
     r = post(server, "/api/webhook", body, {**envelopes.SNS_HEADERS, **ce_headers()})
