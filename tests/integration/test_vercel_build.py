@@ -103,7 +103,8 @@ def test_every_cron_is_daily_at_most_and_reaches_the_drain(config: dict[str, Any
     for cron in crons:
         assert CRON_EXPRESSION.match(cron["schedule"]), cron["schedule"]
         minute, hour = cron["schedule"].split()[:2]
-        assert minute.isdigit() and hour.isdigit(), "Hobby accepts at most one run a day"
+        assert minute.isdigit(), "Hobby accepts at most one run a day"
+        assert hour.isdigit(), "Hobby accepts at most one run a day"
         assert _function_for(config, cron["path"]) is not None
 
 
@@ -117,7 +118,9 @@ def test_user_routes_reach_the_function(
 
 def test_nothing_private_is_published_as_a_static_file(output: Path) -> None:
     static = output / "static"
-    published = [p.relative_to(static).as_posix() for p in static.rglob("*")] if static.exists() else []
+    published = (
+        [p.relative_to(static).as_posix() for p in static.rglob("*")] if static.exists() else []
+    )
     assert published == [], f"published as static files: {published[:20]}"
 
 
@@ -198,7 +201,8 @@ def _terminate_backends(url: str) -> None:
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
             (name,),
         ).fetchone()
-    assert killed is not None and killed[0] >= 1, "the function held no connection to kill"
+    assert killed is not None
+    assert killed[0] >= 1, "the function held no connection to kill"
 
 
 def _function_for(config: dict[str, Any], path: str) -> str | None:
