@@ -54,7 +54,7 @@ class Runtime:
         """Open the configured store (applying migrations) and sink."""
         store = store or _open_configured_store(settings)
         if migrate:
-            store.migrate()
+            _migrate(settings, store)
         sink = sink or make_sink(settings)
         drainer = Drainer(store, sink, drainer_config(settings))
         return cls(settings, store, sink, drainer, default_planner(MappingOptions()))
@@ -96,6 +96,19 @@ class Runtime:
         """Close the sink and the store."""
         await self.sink.aclose()
         self.store.close()
+
+
+def _migrate(settings: Settings, store: Store) -> None:
+    """Apply migrations, through the direct URL when the main one goes through a pooler."""
+    direct = settings.database_url_unpooled
+    if direct is None or store.dialect != "postgres" or isinstance(store, RefusingStore):
+        store.migrate()
+        return
+    unpooled = open_store(direct, timeout=settings.store_timeout_s)
+    try:
+        unpooled.migrate()
+    finally:
+        unpooled.close()
 
 
 def _open_configured_store(settings: Settings) -> Store:
