@@ -29,10 +29,6 @@ import httpx
 from tests.helpers import ROOT, wait_for
 
 VERCEL_CLI = ROOT / "tools" / "vercel" / "node_modules" / ".bin" / "vercel"
-_COPY_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", "node_modules", "__pycache__", "*.db", "*.db-*", ".*_cache",
-    ".hypothesis", ".vercel", "results", "build", "*.egg-info",
-)  # fmt: skip
 
 
 class Missing(Exception):
@@ -69,7 +65,7 @@ def build(workdir: Path) -> Path:
     if not VERCEL_CLI.exists():
         raise Missing(f"{VERCEL_CLI} missing: run ./dev test (npm install in tools/vercel)")
     project = workdir / "project"
-    shutil.copytree(ROOT, project, ignore=_COPY_IGNORE)
+    _copy_project(project)
     (project / ".vercel").mkdir()
     # Offline stand-in for `vercel pull`: a `settings` object keeps the CLI off the API.
     stand_in = {"projectId": "prj_ctsync_test", "orgId": "team_ctsync_test", "settings": {}}
@@ -93,6 +89,21 @@ def build(workdir: Path) -> Path:
     if done.returncode != 0:
         raise AssertionError(f"vercel build failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
     return project / ".vercel" / "output"
+
+
+def _copy_project(target: Path) -> None:
+    """The files a push would carry: tracked, plus new ones .gitignore does not exclude."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a file deleted in the working tree is still listed
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
 
 
 class VercelFunction:
