@@ -12,6 +12,7 @@ while it waits.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import glob
 import json
 import os
@@ -92,18 +93,39 @@ def build(workdir: Path) -> Path:
 
 
 def _copy_project(target: Path) -> None:
-    """The files a push would carry: tracked, plus new ones .gitignore does not exclude."""
+    """What ``vercel deploy`` would upload: the files a push carries, minus .vercelignore."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
         capture_output=True,
         check=True,
     )
+    ignored = _vercelignore()
     for name in filter(None, listed.stdout.decode().split("\0")):
         source = ROOT / name
-        if source.is_file():  # a file deleted in the working tree is still listed
+        if source.is_file() and not _ignored(
+            name, ignored
+        ):  # a file deleted in the working tree is still listed
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
+
+
+def _vercelignore() -> list[str]:
+    path = ROOT / ".vercelignore"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _ignored(name: str, patterns: list[str]) -> bool:
+    """gitignore-style, the subset .vercelignore uses: ``dir/`` and name globs, any depth."""
+    parts = name.split("/")
+    for pattern in patterns:
+        if pattern.endswith("/"):
+            if any(fnmatch.fnmatch(p, pattern[:-1]) for p in parts[:-1]):
+                return True
+        elif any(fnmatch.fnmatch(p, pattern) for p in parts):
+            return True
+    return False
 
 
 class VercelFunction:

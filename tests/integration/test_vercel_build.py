@@ -97,6 +97,13 @@ def test_the_function_runs_python_312_within_the_limits(func_dir: Path) -> None:
     assert not (func_dir / "_uv").exists(), "over the size limit: deps installed at cold start"
 
 
+def test_the_upload_leaves_out_tests_benchmarks_and_databases(func_dir: Path) -> None:
+    # The build ran on what .vercelignore lets through, so that is enough to build.
+    shipped = {p.relative_to(func_dir).parts[0] for p in func_dir.iterdir()}
+    assert shipped.isdisjoint({"tests", "bench", "tools", "examples", ".ci"}), shipped
+    assert not [p for p in func_dir.rglob("*.db*") if "_vendor" not in p.parts]
+
+
 def test_every_cron_is_daily_at_most_and_reaches_the_drain(config: dict[str, Any]) -> None:
     crons = config["crons"]
     assert [c["path"] for c in crons] == ["/api/cron/drain"]
