@@ -22,7 +22,7 @@ def deployment(sqlite_url: str) -> Iterator[ThreadServer]:
     settings = Settings(
         DATABASE_URL=sqlite_url, CTSYNC_WEBHOOK_SECRET=SECRET, CTSYNC_ADMIN_TOKEN=ADMIN
     )
-    with ThreadServer(create_app(settings, exposed=True)) as server:
+    with ThreadServer(create_app(settings)) as server:
         yield server
 
 
