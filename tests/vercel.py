@@ -37,21 +37,20 @@ class Missing(Exception):
 
 
 def python312() -> str:
-    """A Python >= 3.12 interpreter on this machine (PATH, then pyenv's versions)."""
-    home = Path.home()
-    candidates = [shutil.which("python3.12"), shutil.which("python3.13")]
-    for root in (home / ".pyenv", Path("/root/.pyenv")):
-        candidates += sorted(glob.glob(f"{root}/versions/3.1[2-9]*/bin/python3"))
+    """A Python 3.12 on this machine (PATH, then pyenv's versions): what Vercel runs."""
+    candidates = [shutil.which("python3.12")]
+    for root in (Path.home() / ".pyenv", Path("/root/.pyenv")):
+        candidates += sorted(glob.glob(f"{root}/versions/3.12*/bin/python3"))
     for candidate in filter(None, candidates):
         probe = subprocess.run(
-            [candidate, "-c", "import sys; print(sys.version_info >= (3, 12))"],
+            [candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
             capture_output=True,
             text=True,
             check=False,
         )
         if probe.stdout.strip() == "True":
             return candidate
-    raise Missing("no Python >= 3.12 found (PATH or ~/.pyenv/versions): vercel-runtime needs it")
+    raise Missing("no Python 3.12 found (PATH or ~/.pyenv/versions): vercel-runtime needs it")
 
 
 def _uv() -> str:
@@ -103,9 +102,8 @@ def _copy_project(target: Path) -> None:
     ignored = _vercelignore()
     for name in filter(None, listed.stdout.decode().split("\0")):
         source = ROOT / name
-        if source.is_file() and not _ignored(
-            name, ignored
-        ):  # a file deleted in the working tree is still listed
+        # A file deleted in the working tree is still listed by git.
+        if source.is_file() and not _ignored(name, ignored):
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
 
