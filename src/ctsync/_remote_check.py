@@ -9,6 +9,7 @@ check and its admin token to work together.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,7 @@ def check_deployment(url: str, *, secret: str | None, admin_token: str | None) -
     return steps
 
 
-def _safely(name: str, run: Any, *args: Any) -> Step:
+def _safely(name: str, run: Callable[..., tuple[bool, str]], *args: Any) -> Step:
     try:
         ok, detail = run(*args)
     except httpx.HTTPError as exc:

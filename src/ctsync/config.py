@@ -105,10 +105,12 @@ class Settings(BaseSettings):
     @field_validator("database_url_unpooled")
     @classmethod
     def _postgres_only(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("postgresql:", "postgres:", "postgresql+")):
+        if not value:  # set but empty: as if unset
+            return None
+        if not value.startswith(("postgresql:", "postgres:", "postgresql+")):
             msg = "DATABASE_URL_UNPOOLED must start with postgresql:// or postgres://"
             raise ValueError(msg)
-        return value or None
+        return value
 
     @field_validator("database_url")
     @classmethod
