@@ -72,11 +72,9 @@ def test_deliveries_flow_end_to_end_through_a_transaction_mode_pooler(bouncer: i
             fake.wait_for(lambda: len(fake.messages) >= CUSTOMERS, timeout=30)
             again = list(pool.map(lambda e: _post(server.url, e), events[:10]))
             assert {a.json()["status"] for a in again} == {"duplicate"}
-            admin = httpx.get(f"{server.url}/api/admin/stats", timeout=10)
         assert sorted(m["userId"] for m in fake.messages) == sorted(
             f"user{n}@example.com" for n in range(CUSTOMERS)
         )
-        assert admin.status_code in {200, 401}  # reachable through the pooler either way
 
 
 def test_migrations_go_to_the_unpooled_url(pg_template: str) -> None:
