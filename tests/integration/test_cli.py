@@ -111,7 +111,7 @@ def test_dead_letters_are_listed_and_replayed_by_drain(db_url: str) -> None:
     with FakeSegment() as fake:
         env = _sending_env(db_url, fake)
         settings = Settings(**env, CTSYNC_INLINE_DELIVERY="true")
-        fake.script([400])  # a 4xx other than 401/403 (a rejected key is retried)
+        fake.script([400])  # a 4xx no retry mends (401/403 are retried)
         with ThreadServer(create_app(settings)) as server:
             httpx.post(f"{server.url}/api/webhook", json=payloads.created())
         listed = ctsync(env, "dlq")
