@@ -129,7 +129,7 @@ def _ignored(name: str, patterns: list[str]) -> bool:
 class VercelFunction:
     """One built ``.func`` under the platform's protocol: IPC, one request per thaw."""
 
-    def __init__(self, func_dir: Path, env: dict[str, str], python: str) -> None:
+    def __init__(self, func_dir: Path, env: dict[str, str], python: str, log_dir: Path) -> None:
         self._dir = func_dir
         config = json.loads((func_dir / ".vc-config.json").read_text())
         self._socket_path = f"/tmp/vc-ipc-{uuid.uuid4().hex[:12]}.sock"  # short: AF_UNIX limit
@@ -144,7 +144,7 @@ class VercelFunction:
         self._python = python
         self._handler = config["handler"].rsplit(".", 1)[0]
         self.messages: list[dict[str, Any]] = []
-        self.log_path = Path(f"/tmp/vc-func-{uuid.uuid4().hex[:12]}.log")
+        self.log_path = log_dir / f"function-{uuid.uuid4().hex[:12]}.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._invocations = 0
         self.port = 0

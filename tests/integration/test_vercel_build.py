@@ -78,8 +78,8 @@ def fake() -> Iterator[FakeSegment]:
         yield f
 
 
-def _start(func_dir: Path, env: dict[str, str]) -> VercelFunction:
-    return VercelFunction(func_dir, env, python312()).__enter__()
+def _start(func_dir: Path, env: dict[str, str], log_dir: Path) -> VercelFunction:
+    return VercelFunction(func_dir, env, python312(), log_dir).__enter__()
 
 
 def _delivery(name: str) -> bytes:
@@ -132,7 +132,7 @@ def test_nothing_private_is_published_as_a_static_file(output: Path) -> None:
 
 
 def test_a_protected_deployment_delivers_and_survives_a_thaw(
-    func_dir: Path, fresh_db: str, fake: FakeSegment
+    func_dir: Path, fresh_db: str, fake: FakeSegment, tmp_path: Path
 ) -> None:
     env = {
         "DATABASE_URL": fresh_db,
@@ -144,7 +144,7 @@ def test_a_protected_deployment_delivers_and_survives_a_thaw(
         # inside the invocation, not how long it may take.
         "CTSYNC_INLINE_BUDGET_S": "10",
     }
-    fn = _start(func_dir, env)
+    fn = _start(func_dir, env, tmp_path)
     try:
         assert fn.invoke("GET", "/api/health").status_code == 200
         signed = {"Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"}
@@ -177,8 +177,10 @@ def test_a_protected_deployment_delivers_and_survives_a_thaw(
         fn.__exit__(None, None, None)
 
 
-def test_an_unprotected_deployment_refuses_deliveries(func_dir: Path, fresh_db: str) -> None:
-    fn = _start(func_dir, {"DATABASE_URL": fresh_db})
+def test_an_unprotected_deployment_refuses_deliveries(
+    func_dir: Path, fresh_db: str, tmp_path: Path
+) -> None:
+    fn = _start(func_dir, {"DATABASE_URL": fresh_db}, tmp_path)
     try:
         refused = fn.invoke("POST", "/api/webhook", content=_delivery("02-customer-created.json"))
         assert refused.status_code == 401
@@ -187,8 +189,10 @@ def test_an_unprotected_deployment_refuses_deliveries(func_dir: Path, fresh_db: 
         fn.__exit__(None, None, None)
 
 
-def test_without_a_database_deliveries_get_503_naming_the_setting(func_dir: Path) -> None:
-    fn = _start(func_dir, {"CTSYNC_WEBHOOK_SECRET": SECRET})
+def test_without_a_database_deliveries_get_503_naming_the_setting(
+    func_dir: Path, tmp_path: Path
+) -> None:
+    fn = _start(func_dir, {"CTSYNC_WEBHOOK_SECRET": SECRET}, tmp_path)
     try:
         assert fn.invoke("GET", "/api/health").status_code == 200
         refused = fn.invoke(
