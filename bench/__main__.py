@@ -40,7 +40,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--import-source", action="store_true", help="also time imports without bytecode"
     )
-    p.add_argument("--only", default="accept,delivery,imports", help="parts to run")
+    p.add_argument("--only", default="accept,delivery,imports,vercel", help="parts to run")
     p.add_argument("--no-postgres", action="store_true", help="SQLite only")
     p.add_argument("--record", action="store_true", help="also write bench/RESULTS.md")
     p.add_argument(
@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         if "imports" in parts:
             with report.phase("imports"):
                 _run_imports(report, args.import_repeat, source=args.import_source)
+        if "vercel" in parts:
+            with report.phase("vercel"):
+                _run_vercel_imports(report, args.import_repeat, Path(tmp))
         if "accept" in parts:
             with report.phase("accept"):
                 _run_accept(report, args, wrk, fake.url, Path(tmp), use_pg=pg_problem is None)
@@ -94,6 +97,21 @@ def _run_imports(report: Report, repeat: int, *, source: bool) -> None:
     if source:
         report.imports_source = _imports.measure(max(1, repeat // 3), bytecode=False)
     report.import_extra = _imports.heaviest_extra()
+
+
+def _run_vercel_imports(report: Report, repeat: int, tmp: Path) -> None:
+    """Build the project with the Vercel CLI, then time its function's import."""
+    from tests.vercel import Missing, build, python312
+
+    print("vercel build, then the built function's import cost ...", flush=True)
+    try:
+        output = build(tmp / "vercel")
+        python = python312()
+    except (Missing, AssertionError) as exc:
+        report.notes.append(f"Vercel function import not measured: {exc}")
+        return
+    func_dir = next((output / "functions").rglob("*.func"))
+    report.imports_vercel = _imports.measure_built(func_dir, python, repeat)
 
 
 def _run_accept(

@@ -271,8 +271,24 @@ def send_sample(
 
 
 @app.command()
-def check() -> None:
-    """Check the configuration, the store and the sink endpoint."""
+def check(
+    url: Annotated[
+        str | None,
+        typer.Option(help="a deployment's base URL: check it end to end from here instead"),
+    ] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option(envvar="CTSYNC_WEBHOOK_SECRET", help="its shared secret (with --url)"),
+    ] = None,
+    admin_token: Annotated[
+        str | None,
+        typer.Option(envvar="CTSYNC_ADMIN_TOKEN", help="its admin token (with --url)"),
+    ] = None,
+) -> None:
+    """Check the configuration, the store and the sink endpoint (or a deployment: --url)."""
+    if url is not None:
+        _check_remote(url, secret, admin_token)
+        return
     settings = _settings()
     rt = _runtime(settings)
     out.print(f"store: {rt.store.url_for_display} ({rt.store.dialect}) ok")
@@ -295,6 +311,20 @@ def check() -> None:
     out.print(f"sink: {sink} " + ("ok" if problem is None else f"[red]{problem}[/red]"))
     if problem:
         raise typer.Exit(1)
+
+
+def _check_remote(url: str, secret: str | None, admin_token: str | None) -> None:
+    from rich.markup import escape  # noqa: PLC0415
+
+    from ctsync._remote_check import check_deployment  # noqa: PLC0415
+
+    steps = check_deployment(url, secret=secret, admin_token=admin_token)
+    for step in steps:
+        mark = "[green]ok[/green]" if step.ok else "[red]FAILED[/red]"
+        out.print(f"{step.name}: {mark} {escape(step.detail)}", highlight=False)
+    if not all(s.ok for s in steps) or len(steps) < 4:
+        raise typer.Exit(1)
+    out.print(f"{url}: deployment works end to end")
 
 
 @db_app.command("upgrade")

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         default=DEFAULT_SQLITE_URL,
         validation_alias=AliasChoices("DATABASE_URL", "POSTGRES_URL"),
     )
+    # Neon's and Vercel Postgres' direct URL, next to the pooled DATABASE_URL: migrations.
+    database_url_unpooled: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL_UNPOOLED", "POSTGRES_URL_NON_POOLING"),
+    )
 
     ctp_project_key: str | None = Field(default=None, validation_alias="CTP_PROJECT_KEY")
     ctp_client_id: str | None = Field(default=None, validation_alias="CTP_CLIENT_ID")
@@ -96,6 +101,16 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_endpoint(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("database_url_unpooled")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if not value:  # set but empty: as if unset
+            return None
+        if not value.startswith(("postgresql:", "postgres:", "postgresql+")):
+            msg = "DATABASE_URL_UNPOOLED must start with postgresql:// or postgres://"
+            raise ValueError(msg)
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -24,6 +24,7 @@ from ctsync.pipeline import Planner, RecordResult, default_planner, record_event
 from ctsync.sinks import Sink, make_sink
 from ctsync.store import Store, open_store
 from ctsync.store._ops import purge
+from ctsync.store._refused import NO_DATABASE_ON_VERCEL, RefusingStore
 
 __all__ = ["Runtime"]
 
@@ -51,9 +52,9 @@ class Runtime:
         migrate: bool = True,
     ) -> Runtime:
         """Open the configured store (applying migrations) and sink."""
-        store = store or open_store(settings.database_url, timeout=settings.store_timeout_s)
+        store = store or _open_configured_store(settings)
         if migrate:
-            store.migrate()
+            _migrate(settings, store)
         sink = sink or make_sink(settings)
         drainer = Drainer(store, sink, drainer_config(settings))
         return cls(settings, store, sink, drainer, default_planner(MappingOptions()))
@@ -95,6 +96,27 @@ class Runtime:
         """Close the sink and the store."""
         await self.sink.aclose()
         self.store.close()
+
+
+def _migrate(settings: Settings, store: Store) -> None:
+    """Apply migrations, through the direct URL when the main one goes through a pooler."""
+    direct = settings.database_url_unpooled
+    if direct is None or store.dialect != "postgres" or isinstance(store, RefusingStore):
+        store.migrate()
+        return
+    unpooled = open_store(direct, timeout=settings.store_timeout_s)
+    try:
+        unpooled.migrate()
+    finally:
+        unpooled.close()
+
+
+def _open_configured_store(settings: Settings) -> Store:
+    """The store DATABASE_URL names; on Vercel, never a SQLite file (it would not survive)."""
+    if settings.vercel and settings.store_kind == "sqlite":
+        log.error("no_database", action="start", error=NO_DATABASE_ON_VERCEL)
+        return RefusingStore(NO_DATABASE_ON_VERCEL)
+    return open_store(settings.database_url, timeout=settings.store_timeout_s)
 
 
 def freeze_startup_heap() -> None:
