@@ -7,6 +7,8 @@ import json
 import signal
 import sys
 import time
+from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -268,6 +270,55 @@ def send_sample(
             failures += r.status_code >= 300
             out.print(f"{f.name}: {r.status_code} {r.text}", highlight=False)
     raise typer.Exit(1 if failures else 0)
+
+
+class BackfillResource(StrEnum):
+    """What ``ctsync backfill`` can read."""
+
+    customers = "customers"
+    orders = "orders"
+
+
+@app.command()
+def backfill(
+    resource: Annotated[BackfillResource, typer.Argument(help="customers or orders")],
+    since: Annotated[
+        str | None,
+        typer.Option(help="only those modified at or after this time (ISO 8601, UTC if no zone)"),
+    ] = None,
+    where: Annotated[
+        list[str] | None, typer.Option(help="a commercetools query predicate (repeatable)")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="map and count, store and send nothing")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="stop after this many")] = None,
+    restart: Annotated[bool, typer.Option(help="start over instead of resuming")] = False,
+) -> None:
+    """Send what commercetools already holds to Segment, as full snapshots (resumable).
+
+    Messages are queued in the store; `serve`, `worker` or `drain` deliver them.
+    """
+    from ctsync._cli_commercetools import backfill_command  # noqa: PLC0415
+    from ctsync.backfill import BackfillOptions  # noqa: PLC0415
+
+    settings = _settings()
+    options = BackfillOptions(
+        resource=resource.value,
+        since=_moment(since) if since else None,
+        where=tuple(where or ()),
+        limit=limit,
+        dry_run=dry_run,
+        restart=restart,
+    )
+    result = backfill_command(settings, _runtime(settings), options, out=out, err=err)
+    raise typer.Exit(0 if result.status in {"done", "partial"} else 1)
+
+
+def _moment(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        msg = f"{text!r} is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)"
+        raise typer.BadParameter(msg, param_hint="--since") from exc
 
 
 @app.command()

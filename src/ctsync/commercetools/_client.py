@@ -145,6 +145,18 @@ class CommercetoolsClient:
         """One resource by id."""
         return await self.request("GET", f"/{resource}/{quote(resource_id, safe='')}")
 
+    async def count(self, resource: Resource, *, where: Sequence[str] = ()) -> int:
+        """How many resources match ``where`` (one query with ``withTotal=true``)."""
+        params = [("limit", "1"), ("withTotal", "true")]
+        if predicate := _and(where):
+            params.append(("where", predicate))
+        page = await self.request("GET", f"/{resource}", params=params)
+        total = page.get("total")
+        if not isinstance(total, int):
+            msg = f"the {resource} query answered without 'total'"
+            raise PermanentError(msg)
+        return total
+
     async def pages(
         self,
         resource: Resource,
@@ -285,7 +297,17 @@ def _judge(response: httpx.Response, url: str) -> dict[str, Any]:
     if code == 403:
         msg = f"the API client may not do this (HTTP 403; check CTP_SCOPES): {_path(url)}"
         raise AuthFailed(msg, status_code=code, response=text)
-    raise PermanentError(f"HTTP {code} from the commercetools API", status_code=code, response=text)
+    msg = f"HTTP {code} from the commercetools API" + _explained(response)
+    raise PermanentError(msg, status_code=code, response=text)
+
+
+def _explained(response: httpx.Response) -> str:
+    """commercetools' own message for a refused request (a bad predicate, say)."""
+    try:
+        message = response.json().get("message")
+    except (ValueError, AttributeError):
+        return ""
+    return f": {str(message)[:300]}" if message else ""
 
 
 def _backoff(exc: Exception) -> bool | float:

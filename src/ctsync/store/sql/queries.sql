@@ -212,3 +212,41 @@ WHERE deleted = 1
 
 -- ping --
 SELECT 1 AS ok
+
+-- backfill_get --
+SELECT name, resource, project_key, filters, cursor, status, processed, queued, total,
+       started_at, updated_at, finished_at, error
+FROM backfills WHERE name = :name
+
+-- backfill_begin --
+-- A new backfill, or a finished one started over; an unfinished one keeps its cursor.
+INSERT INTO backfills (name, resource, project_key, filters, cursor, status, processed,
+                       queued, total, started_at, updated_at)
+VALUES (:name, :resource, :project_key, :filters, NULL, 'running', 0, 0, :total, :now, :now)
+ON CONFLICT (name) DO UPDATE SET
+    status = 'running', total = excluded.total, updated_at = excluded.updated_at,
+    finished_at = NULL, error = NULL,
+    cursor = CASE WHEN :restart = 1 OR backfills.status = 'done' THEN NULL
+                  ELSE backfills.cursor END,
+    processed = CASE WHEN :restart = 1 OR backfills.status = 'done' THEN 0
+                     ELSE backfills.processed END,
+    queued = CASE WHEN :restart = 1 OR backfills.status = 'done' THEN 0
+                  ELSE backfills.queued END,
+    started_at = CASE WHEN :restart = 1 OR backfills.status = 'done' THEN excluded.started_at
+                      ELSE backfills.started_at END
+RETURNING cursor, processed, queued
+
+-- backfill_page --
+-- In the transaction that recorded the page's events: the cursor moves with them.
+UPDATE backfills SET cursor = :cursor, processed = processed + :processed,
+                     queued = queued + :queued, updated_at = :now
+WHERE name = :name AND status = 'running'
+
+-- backfill_end --
+UPDATE backfills SET status = :status, error = :error, updated_at = :now, finished_at = :now
+WHERE name = :name AND status = 'running'
+
+-- list_backfills --
+SELECT name, resource, project_key, filters, cursor, status, processed, queued, total,
+       started_at, updated_at, finished_at, error
+FROM backfills ORDER BY updated_at DESC LIMIT :limit

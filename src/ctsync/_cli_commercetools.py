@@ -1,0 +1,105 @@
+"""What the commercetools commands of ``ctsync`` show: backfill progress, in a terminal or not.
+
+The commands themselves stay in ``cli.py`` (thin); the work is the service
+functions of ``ctsync.backfill``; this module only drives them and renders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from ctsync.backfill import BackfillOptions, BackfillProgress, run_backfill
+from ctsync.commercetools import ApiConfig, CommercetoolsClient
+from ctsync.config import Settings
+from ctsync.service import Runtime
+
+__all__ = ["backfill_command"]
+
+
+class _Rate(ProgressColumn):
+    """Resources per second (rich's speed column counts bytes)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed or 0:,.0f}/s", style="progress.data.speed")
+
+
+class _Lines:
+    """Plain progress lines for logs and pipes: at most one every ``every_s`` seconds."""
+
+    def __init__(self, console: Console, every_s: float = 2.0) -> None:
+        self._console = console
+        self._every = every_s
+        self._last = 0.0
+
+    def __call__(self, p: BackfillProgress) -> None:
+        now = time.monotonic()
+        if p.status == "running" and now - self._last < self._every and p.processed:
+            return
+        self._last = now
+        done_now = p.processed - p.done_before
+        rate = done_now / max(now - p.started, 1e-9)
+        total = f"/{p.total:,}" if p.total is not None else ""
+        left = (p.total - p.processed) / rate if p.total is not None and rate > 0 else None
+        eta = f", ETA {left:,.0f} s" if left is not None and p.status == "running" else ""
+        self._console.print(
+            f"{p.name}: {p.processed:,}{total} read, {p.queued:,} queued "
+            f"({rate:,.0f}/s{eta}) {p.status}",
+            highlight=False,
+        )
+
+
+def backfill_command(
+    settings: Settings, rt: Runtime, options: BackfillOptions, *, out: Console, err: Console
+) -> BackfillProgress:
+    """Run one backfill with a progress bar (terminal) or progress lines (otherwise)."""
+    config = ApiConfig.from_settings(settings)
+
+    async def main() -> BackfillProgress:
+        async with CommercetoolsClient(config) as client:
+            horizon = settings.retry_horizon_s
+            if not err.is_terminal:
+                return await run_backfill(
+                    rt.store, client, rt.planner, options, horizon_s=horizon, report=_Lines(err)
+                )
+            with _bar(err) as bar:
+                task = bar.add_task(options.resource, total=None)
+
+                def show(p: BackfillProgress) -> None:
+                    bar.update(task, total=p.total, completed=p.processed)
+
+                return await run_backfill(
+                    rt.store, client, rt.planner, options, horizon_s=horizon, report=show
+                )
+
+    try:
+        result = asyncio.run(main())
+    finally:
+        asyncio.run(rt.aclose())
+    out.print_json(json.dumps(result.to_json()))
+    return result
+
+
+def _bar(console: Console) -> Progress:
+    columns: list[Any] = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _Rate(),
+        TimeRemainingColumn(),
+    ]
+    return Progress(*columns, console=console, transient=False)

@@ -1,0 +1,17 @@
+-- One row per backfill (a resource, a project and its filters): where it stands,
+-- so a killed run resumes after its last stored page and the admin API shows it.
+CREATE TABLE backfills (
+    name TEXT PRIMARY KEY,
+    resource TEXT NOT NULL,
+    project_key TEXT NOT NULL,
+    filters TEXT NOT NULL,
+    cursor TEXT,
+    status TEXT NOT NULL,
+    processed INTEGER NOT NULL DEFAULT 0,
+    queued INTEGER NOT NULL DEFAULT 0,
+    total INTEGER,
+    started_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    finished_at DOUBLE PRECISION,
+    error TEXT
+);
