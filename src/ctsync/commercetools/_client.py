@@ -20,7 +20,6 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
-import stamina
 
 from ctsync.commercetools._errors import AuthFailed, NotFound
 from ctsync.config import Settings
@@ -199,6 +198,9 @@ class CommercetoolsClient:
         json: Any = None,
     ) -> dict[str, Any]:
         """One API call under ``/{projectKey}``, retried on transient failures."""
+        # Imported on first use: the web app's cold start need not pay for it (~20 ms).
+        import stamina  # noqa: PLC0415
+
         url = f"{self.config.api_url}/{quote(self.config.project_key, safe='')}{path}"
         opts = self._retry
         retrying = stamina.retry_context(
