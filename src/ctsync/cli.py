@@ -98,7 +98,7 @@ def worker(
         ]
         err.print(f"worker: {concurrency} loop(s), sink {rt.sink.name}")
         idle = settings.drain_interval_s
-        await asyncio.gather(rt.maintain(stop), *(d.run(stop, idle_s=idle) for d in drainers))
+        await asyncio.gather(rt.background(stop), *(d.run(stop, idle_s=idle) for d in drainers))
         await rt.aclose()
 
     asyncio.run(main())
@@ -116,10 +116,11 @@ def drain(
 
     async def main() -> dict[str, Any]:
         try:
+            reads = await rt.read_due(budget_s=budget)
             report: DrainReport = await rt.drainer.drain(budget_s=budget)
         finally:
             await rt.aclose()
-        return report.to_json()
+        return report.to_json() | ({"reads": reads} if reads is not None else {})
 
     out.print_json(json.dumps(asyncio.run(main())))
 

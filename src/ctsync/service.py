@@ -11,6 +11,7 @@ import contextlib
 import gc
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
@@ -24,6 +25,9 @@ from ctsync.pipeline import Planner, RecordResult, default_planner, record_event
 from ctsync.sinks import Sink, make_sink
 from ctsync.store import Store, open_store
 from ctsync.store._ops import purge
+
+if TYPE_CHECKING:
+    from ctsync.fetcher import Fetcher
 
 __all__ = ["Runtime"]
 
@@ -39,6 +43,7 @@ class Runtime:
     sink: Sink
     drainer: Drainer
     planner: Planner
+    fetcher: Fetcher | None = None  # reads customers from the API (CTP_* credentials set)
     started_at: float = field(default_factory=time.time)
 
     @classmethod
@@ -56,7 +61,9 @@ class Runtime:
             store.migrate()
         sink = sink or make_sink(settings)
         drainer = Drainer(store, sink, drainer_config(settings))
-        return cls(settings, store, sink, drainer, default_planner(MappingOptions()))
+        planner = default_planner(MappingOptions(api_reads=settings.ctp_configured))
+        fetcher = _fetcher(settings, store, planner, drainer) if settings.ctp_configured else None
+        return cls(settings, store, sink, drainer, planner, fetcher)
 
     async def record(self, event: CtEvent) -> RecordResult:
         """Store one event durably, with its messages; returns what to tell the sender."""
@@ -91,10 +98,52 @@ class Runtime:
             if stop.is_set():
                 return
 
+    async def background(self, stop: asyncio.Event) -> None:
+        """The periodic jobs of a long-running process (serve, worker), until ``stop``."""
+        jobs = [self.maintain(stop)]
+        if self.fetcher is not None:
+            jobs.append(self.fetcher.run(stop, idle_s=self.settings.drain_interval_s))
+        await asyncio.gather(*jobs)
+
+    async def read_due(self, *, budget_s: float | None = None) -> dict[str, int] | None:
+        """Resolve events that wait for an API read (the cron drain and ``ctsync drain``)."""
+        if self.fetcher is None:
+            return None
+        try:
+            report = await self.fetcher.fetch_due(budget_s=budget_s)
+        except CtsyncError as exc:
+            log.warning("fetch_pass_failed", action="fetch", error=str(exc))
+            return None
+        return report.to_json()
+
     async def aclose(self) -> None:
-        """Close the sink and the store."""
+        """Close the sink, the API client and the store."""
         await self.sink.aclose()
+        if self.fetcher is not None:
+            await self.fetcher.client.aclose()
         self.store.close()
+
+
+def _fetcher(settings: Settings, store: Store, planner: Planner, drainer: Drainer) -> Fetcher:
+    """The API read loop (imported only when CTP_* credentials are set)."""
+    from ctsync.commercetools import ApiConfig, CommercetoolsClient  # noqa: PLC0415
+    from ctsync.fetcher import FetchConfig, Fetcher  # noqa: PLC0415
+
+    client = CommercetoolsClient(ApiConfig.from_settings(settings))
+    config = FetchConfig(
+        settle_s=settings.fetch_settle_s,
+        lease_s=settings.lease_s,
+        retry_base_s=settings.retry_base_s,
+        retry_cap_s=settings.retry_cap_s,
+    )
+    return Fetcher(
+        store,
+        client,
+        planner,
+        config,
+        horizon_s=settings.retry_horizon_s,
+        on_queued=drainer.notify,
+    )
 
 
 def freeze_startup_heap() -> None:

@@ -103,9 +103,14 @@ class CtMock:
             body["lastModifiedAt"] = last_modified_at
         self.http.post("/_ctmock/seed", json=body).raise_for_status()
 
-    def fail(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
-        """The next ``times`` API calls (not token requests) answer ``status``."""
-        body: dict[str, Any] = {"status": status, "times": times}
+    def fail(
+        self, status: int, *, times: int = 1, retry_after: float | None = None, clear: bool = False
+    ) -> None:
+        """The next ``times`` API calls (not token requests) answer ``status``.
+
+        ``clear``: first drop the failures still queued.
+        """
+        body: dict[str, Any] = {"status": status, "times": times, "clear": clear}
         if retry_after is not None:
             body["retryAfter"] = retry_after
         self.http.post("/_ctmock/fail", json=body).raise_for_status()

@@ -8,7 +8,8 @@
 //
 //   POST /_ctmock/seed  {"projectKey": "p", "count": 25000, "start": 0,
 //                        "lastModifiedAt": "2026-01-01T00:00:00.000Z"}  -> {"added": n}
-//   POST /_ctmock/fail  {"status": 503, "times": 2, "retryAfter": 0}     (API routes only)
+//   POST /_ctmock/fail  {"status": 503, "times": 2, "retryAfter": 0}     (API routes only;
+//                       "clear": true drops the failures still queued)
 //   GET  /_ctmock/stats -> {"queries": n, "gets": n, "tokens": n}
 //
 // Usage: node tests/ctmock/server.mjs [port]   (0 = any); prints "listening <url>".
@@ -76,7 +77,8 @@ app.addHook("onRequest", (request, reply, done) => {
 app.get("/_ctmock/ready", async () => ({ ready: true }));
 app.get("/_ctmock/stats", async () => stats);
 app.post("/_ctmock/fail", async (request) => {
-	const { status = 503, times = 1, retryAfter } = request.body ?? {};
+	const { status = 503, times = 1, retryAfter, clear = false } = request.body ?? {};
+	if (clear) failures.length = 0;
 	for (let i = 0; i < times; i++) failures.push({ status, retryAfter });
 	return { queued: failures.length };
 });

@@ -21,6 +21,8 @@ PACKAGES = [
     "ctsync.metrics",
     "ctsync.pipeline",
     "ctsync.service",
+    "ctsync.backfill",
+    "ctsync.fetcher",
 ]
 
 

@@ -144,6 +144,8 @@ async def _handle_delivery(request: Request, source: str | None) -> Response:
         await _deliver_inline(rt)
     elif any(r.status == "accepted" for r in results):
         rt.drainer.notify()
+    if rt.fetcher is not None and any(r.status in {"fetching", "waiting"} for r in results):
+        rt.fetcher.notify()
     if unwrapped.batch:
         return JSONResponse({"status": "batch", "results": [r.to_json() for r in results]})
     return JSONResponse(results[0].to_json())
@@ -297,12 +299,14 @@ async def cron_drain(request: Request) -> Response:
                 {"error": "missing or wrong CRON_SECRET bearer token"}, status_code=401
             )
     budget = max(1.0, rt.settings.inline_budget_s * 5)
+    reads = await rt.read_due(budget_s=budget / 2)
     report = await rt.drainer.drain(budget_s=budget)
     # Serverless has no background task: retention is enforced here, hourly at most.
     if time.time() - getattr(request.app.state, "purged_at", 0.0) > 3600:
         request.app.state.purged_at = time.time()
         await anyio.to_thread.run_sync(rt.purge_expired)
-    return JSONResponse({"status": "drained", **report.to_json()})
+    extra = {"reads": reads} if reads is not None else {}
+    return JSONResponse({"status": "drained", **report.to_json(), **extra})
 
 
 @router.get("/api/health")

@@ -250,3 +250,40 @@ WHERE name = :name AND status = 'running'
 SELECT name, resource, project_key, filters, cursor, status, processed, queued, total,
        started_at, updated_at, finished_at, error
 FROM backfills ORDER BY updated_at DESC LIMIT :limit
+
+-- claim_reads --
+-- Events to resolve by an API read, leased until :lease_until. A change notification
+-- waits :settle seconds after it arrived, so the messages of its version come first.
+WITH due AS (
+    SELECT id FROM events
+    WHERE status IN ('fetching', 'waiting') AND fetch_attempts < :max_attempts
+      AND COALESCE(fetch_after, CASE WHEN kind = 'change' AND message_id IS NULL
+                                     THEN received_at + :settle ELSE 0 END) <= :now
+    ORDER BY id LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE events e SET fetch_after = :lease_until, fetch_attempts = e.fetch_attempts + 1
+FROM due WHERE e.id = due.id
+RETURNING e.id, e.status, e.kind, e.type, e.project_key, e.resource_type, e.resource_id,
+          e.resource_version, e.message_id, e.fetch_attempts
+
+-- claim_reads@sqlite --
+UPDATE events SET fetch_after = :lease_until, fetch_attempts = fetch_attempts + 1
+WHERE id IN (
+    SELECT id FROM events
+    WHERE status IN ('fetching', 'waiting') AND fetch_attempts < :max_attempts
+      AND COALESCE(fetch_after, CASE WHEN kind = 'change' AND message_id IS NULL
+                                     THEN received_at + :settle ELSE 0 END) <= :now
+    ORDER BY id LIMIT :limit)
+RETURNING id, status, kind, type, project_key, resource_type, resource_id,
+          resource_version, message_id, fetch_attempts
+
+-- reschedule_read --
+UPDATE events SET fetch_after = :at WHERE id = :id AND status = :expected
+
+-- covering_message --
+-- A message (with its payload) of this version or a later one: it carries the change.
+SELECT id FROM events
+WHERE project_key = :project_key AND resource_id = :resource_id AND kind = 'message'
+  AND resource_version >= :version
+LIMIT 1

@@ -15,3 +15,9 @@ CREATE TABLE backfills (
     finished_at DOUBLE PRECISION,
     error TEXT
 );
+
+-- Events resolved by reading the API (a notification without data, a delta waiting
+-- for an unknown customer) are claimed like outbox rows: not before fetch_after.
+ALTER TABLE events ADD COLUMN fetch_after DOUBLE PRECISION;
+ALTER TABLE events ADD COLUMN fetch_attempts INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX events_api_reads ON events (id) WHERE status IN ('fetching', 'waiting');
