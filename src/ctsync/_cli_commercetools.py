@@ -28,7 +28,12 @@ from ctsync.commercetools import ApiConfig, CommercetoolsClient
 from ctsync.config import Settings
 from ctsync.service import Runtime
 
-__all__ = ["backfill_command"]
+__all__ = [
+    "backfill_command",
+    "subscription_check",
+    "subscription_create",
+    "subscription_list",
+]
 
 
 class _Rate(ProgressColumn):
@@ -103,3 +108,83 @@ def _bar(console: Console) -> Progress:
         TimeRemainingColumn(),
     ]
     return Progress(*columns, console=console, transient=False)
+
+
+_SECRET_FIELDS = {"accessSecret", "apiSecret", "connectionString", "accessKey"}
+
+
+def _masked(subscription: dict[str, Any]) -> dict[str, Any]:
+    """The subscription as printed: destination secrets masked."""
+    destination = dict(subscription.get("destination") or {})
+    for name in _SECRET_FIELDS & destination.keys():
+        destination[name] = "***"
+    return {**subscription, "destination": destination}
+
+
+def subscription_create(
+    settings: Settings, draft: dict[str, Any], *, webhook_url: str, out: Console
+) -> dict[str, Any]:
+    """Create the subscription; print it and the settings ctsync needs for its deliveries."""
+    from ctsync.commercetools._subscriptions import sender_settings  # noqa: PLC0415
+
+    async def main() -> dict[str, Any]:
+        async with CommercetoolsClient(ApiConfig.from_settings(settings)) as client:
+            return await client.request("POST", "/subscriptions", json=draft)
+
+    created = asyncio.run(main())
+    out.print_json(json.dumps(_masked(created)))
+    plan = sender_settings(draft["destination"], webhook_url)
+    out.print(f"\nTo reach ctsync: {plan.route}.", highlight=False)
+    out.print("Set for ctsync (sender check):", highlight=False)
+    for name, value in plan.settings.items():
+        out.print(f"  {name}={value}", highlight=False, soft_wrap=True)
+    return created
+
+
+def subscription_list(settings: Settings, *, out: Console) -> list[dict[str, Any]]:
+    """Every subscription of the project, with its status."""
+    from rich.table import Table  # noqa: PLC0415
+
+    async def main() -> list[dict[str, Any]]:
+        async with CommercetoolsClient(ApiConfig.from_settings(settings)) as client:
+            found: list[dict[str, Any]] = []
+            async for page in client.pages("subscriptions"):
+                found.extend(page)
+            return found
+
+    found = asyncio.run(main())
+    table = Table("key", "id", "destination", "status", "messages", "changes", "format")
+    for sub in found:
+        table.add_row(
+            str(sub.get("key") or ""),
+            str(sub.get("id")),
+            str((sub.get("destination") or {}).get("type")),
+            str(sub.get("status")),
+            ", ".join(m.get("resourceTypeId", "?") for m in sub.get("messages") or []),
+            ", ".join(c.get("resourceTypeId", "?") for c in sub.get("changes") or []),
+            str((sub.get("format") or {}).get("type", "Platform")),
+        )
+    out.print(table if found else "no subscriptions")
+    return found
+
+
+async def subscription_check(rt: Runtime, *, out: Console) -> bool:
+    """Read the watched subscription's status; True when Healthy. Prints the gap backfill."""
+    from ctsync.watchdog import gap_start  # noqa: PLC0415
+
+    if rt.watchdog is None:
+        out.print("subscription: not checked (no CTP_* credentials)")
+        return True
+    health = await rt.watchdog.check()
+    if health.healthy:
+        out.print(f"subscription {health.key!r}: Healthy")
+        return True
+    out.print(f"subscription: [red]{health.note()}[/red]")
+    since = await asyncio.to_thread(gap_start, rt.store)
+    if since is not None and health.status is not None:
+        out.print(
+            "after delivery resumes: ctsync backfill customers --since "
+            f"{since.isoformat(timespec='seconds')}",
+            highlight=False,
+        )
+    return False

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from ctsync._cli_subscription import subscription_app
 from ctsync.config import Settings, is_loopback_host
 from ctsync.errors import CtsyncError
 from ctsync.logs import configure_logging
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(subscription_app, name="subscription")
 out = Console()
 err = Console(stderr=True)
 
@@ -324,28 +326,33 @@ def _moment(text: str) -> datetime:
 
 @app.command()
 def check() -> None:
-    """Check the configuration, the store and the sink endpoint."""
+    """Check the configuration, the store, the sink endpoint and the subscription's health."""
     settings = _settings()
     rt = _runtime(settings)
     out.print(f"store: {rt.store.url_for_display} ({rt.store.dialect}) ok")
 
-    async def probe() -> str | None:
+    async def probe() -> tuple[str | None, bool]:
+        from ctsync._cli_commercetools import subscription_check  # noqa: PLC0415
+
         try:
-            await rt.sink.probe()
-        except CtsyncError as exc:
-            return str(exc)
+            try:
+                await rt.sink.probe()
+            except CtsyncError as exc:
+                problem: str | None = str(exc)
+            else:
+                problem = None
+            return problem, await subscription_check(rt, out=out)
         finally:
             await rt.aclose()
-        return None
 
-    problem = asyncio.run(probe())
+    problem, subscription_ok = asyncio.run(probe())
     sink = (
         "capture mode (no SEGMENT_WRITE_KEY)"
         if settings.capture_mode
         else settings.segment_endpoint
     )
     out.print(f"sink: {sink} " + ("ok" if problem is None else f"[red]{problem}[/red]"))
-    if problem:
+    if problem or not subscription_ok:
         raise typer.Exit(1)
 
 

@@ -11,6 +11,7 @@ __all__ = [
     "RATE_LIMITED",
     "REQUESTS",
     "SEND_LATENCY",
+    "SUBSCRIPTION",
     "WEBHOOK_LATENCY",
 ]
 
@@ -31,3 +32,8 @@ SEND_LATENCY = Histogram(
 )
 RATE_LIMITED = Counter("ctsync_rate_limited_total", "Times delivery waited for the rate limit")
 OUTBOX = Gauge("ctsync_outbox_messages", "Outbox messages by status", ["status"])
+SUBSCRIPTION = Gauge(
+    "ctsync_subscription_status",
+    "The commercetools subscription's health: 1 for its current status, 0 for the others",
+    ["key", "status"],
+)

@@ -11,7 +11,7 @@ import contextlib
 import gc
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
@@ -27,7 +27,11 @@ from ctsync.store import Store, open_store
 from ctsync.store._ops import purge
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ctsync.commercetools import CommercetoolsClient
     from ctsync.fetcher import Fetcher
+    from ctsync.watchdog import Watchdog
 
 __all__ = ["Runtime"]
 
@@ -43,8 +47,11 @@ class Runtime:
     sink: Sink
     drainer: Drainer
     planner: Planner
-    fetcher: Fetcher | None = None  # reads customers from the API (CTP_* credentials set)
+    api: CommercetoolsClient | None = None  # the commercetools API (CTP_* credentials set)
+    fetcher: Fetcher | None = None  # resolves events that need an API read
+    watchdog: Watchdog | None = None  # watches the subscription's health
     started_at: float = field(default_factory=time.time)
+    _gap_backfill: asyncio.Task[Any] | None = None
 
     @classmethod
     def open(
@@ -62,8 +69,56 @@ class Runtime:
         sink = sink or make_sink(settings)
         drainer = Drainer(store, sink, drainer_config(settings))
         planner = default_planner(MappingOptions(api_reads=settings.ctp_configured))
-        fetcher = _fetcher(settings, store, planner, drainer) if settings.ctp_configured else None
-        return cls(settings, store, sink, drainer, planner, fetcher)
+        rt = cls(settings, store, sink, drainer, planner)
+        if settings.ctp_configured:
+            rt._open_api()
+        return rt
+
+    def _open_api(self) -> None:
+        """The API client, the read loop and the watchdog (imported only when configured)."""
+        from ctsync.commercetools import ApiConfig, CommercetoolsClient  # noqa: PLC0415
+        from ctsync.fetcher import FetchConfig, Fetcher  # noqa: PLC0415
+        from ctsync.watchdog import Watchdog  # noqa: PLC0415
+
+        s = self.settings
+        self.api = CommercetoolsClient(ApiConfig.from_settings(s))
+        config = FetchConfig(
+            settle_s=s.fetch_settle_s,
+            lease_s=s.lease_s,
+            retry_base_s=s.retry_base_s,
+            retry_cap_s=s.retry_cap_s,
+        )
+        self.fetcher = Fetcher(
+            self.store,
+            self.api,
+            self.planner,
+            config,
+            horizon_s=s.retry_horizon_s,
+            on_queued=self.drainer.notify,
+        )
+        self.watchdog = Watchdog(
+            self.api,
+            s.subscription_key,
+            self.store,
+            every_s=s.watchdog_interval_s,
+            on_recovered=self._close_gap,
+        )
+
+    async def _close_gap(self, since: datetime | None) -> None:
+        """Delivery resumed: backfill what changed meanwhile (CTSYNC_WATCHDOG_BACKFILL)."""
+        if not self.settings.watchdog_backfill or self.api is None or since is None:
+            return
+        if self._gap_backfill is not None and not self._gap_backfill.done():
+            return
+        from ctsync.backfill import BackfillOptions, run_backfill  # noqa: PLC0415
+
+        log.warning("gap_backfill", action="watchdog", since=since.isoformat())
+        options = BackfillOptions(since=since)
+        self._gap_backfill = asyncio.create_task(
+            run_backfill(
+                self.store, self.api, self.planner, options, horizon_s=self.settings.retry_horizon_s
+            )
+        )
 
     async def record(self, event: CtEvent) -> RecordResult:
         """Store one event durably, with its messages; returns what to tell the sender."""
@@ -103,6 +158,8 @@ class Runtime:
         jobs = [self.maintain(stop)]
         if self.fetcher is not None:
             jobs.append(self.fetcher.run(stop, idle_s=self.settings.drain_interval_s))
+        if self.watchdog is not None:
+            jobs.append(self.watchdog.run(stop))
         await asyncio.gather(*jobs)
 
     async def read_due(self, *, budget_s: float | None = None) -> dict[str, int] | None:
@@ -118,32 +175,14 @@ class Runtime:
 
     async def aclose(self) -> None:
         """Close the sink, the API client and the store."""
+        if self._gap_backfill is not None:
+            self._gap_backfill.cancel()
+            with contextlib.suppress(asyncio.CancelledError, CtsyncError):
+                await self._gap_backfill
         await self.sink.aclose()
-        if self.fetcher is not None:
-            await self.fetcher.client.aclose()
+        if self.api is not None:
+            await self.api.aclose()
         self.store.close()
-
-
-def _fetcher(settings: Settings, store: Store, planner: Planner, drainer: Drainer) -> Fetcher:
-    """The API read loop (imported only when CTP_* credentials are set)."""
-    from ctsync.commercetools import ApiConfig, CommercetoolsClient  # noqa: PLC0415
-    from ctsync.fetcher import FetchConfig, Fetcher  # noqa: PLC0415
-
-    client = CommercetoolsClient(ApiConfig.from_settings(settings))
-    config = FetchConfig(
-        settle_s=settings.fetch_settle_s,
-        lease_s=settings.lease_s,
-        retry_base_s=settings.retry_base_s,
-        retry_cap_s=settings.retry_cap_s,
-    )
-    return Fetcher(
-        store,
-        client,
-        planner,
-        config,
-        horizon_s=settings.retry_horizon_s,
-        on_queued=drainer.notify,
-    )
 
 
 def freeze_startup_heap() -> None:

@@ -115,6 +115,11 @@ class CtMock:
             body["retryAfter"] = retry_after
         self.http.post("/_ctmock/fail", json=body).raise_for_status()
 
+    def set_subscription_status(self, key: str, status: str) -> None:
+        """Set a subscription's health, as commercetools does when delivery fails."""
+        body = {"projectKey": self.project_key, "key": key, "status": status}
+        self.http.post("/_ctmock/subscription-status", json=body).raise_for_status()
+
     def stats(self) -> dict[str, int]:
         """How many queries, single reads and token requests the emulator answered."""
         data: dict[str, int] = self.http.get("/_ctmock/stats").json()

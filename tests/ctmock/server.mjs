@@ -10,6 +10,7 @@
 //                        "lastModifiedAt": "2026-01-01T00:00:00.000Z"}  -> {"added": n}
 //   POST /_ctmock/fail  {"status": 503, "times": 2, "retryAfter": 0}     (API routes only;
 //                       "clear": true drops the failures still queued)
+//   POST /_ctmock/subscription-status {"projectKey": "p", "key": "ctsync", "status": "..."}
 //   GET  /_ctmock/stats -> {"queries": n, "gets": n, "tokens": n}
 //
 // Usage: node tests/ctmock/server.mjs [port]   (0 = any); prints "listening <url>".
@@ -30,12 +31,13 @@ class RealisticStorage extends InMemoryStorage {
 }
 
 const failures = [];
+const storage = new RealisticStorage();
 const stats = { queries: 0, gets: 0, tokens: 0 };
 const ctMock = new CommercetoolsMock({
 	enableAuthentication: true,
 	validateCredentials: false,
 	silent: true,
-	storage: new RealisticStorage(),
+	storage,
 });
 const app = ctMock.app;
 
@@ -81,6 +83,16 @@ app.post("/_ctmock/fail", async (request) => {
 	if (clear) failures.length = 0;
 	for (let i = 0; i < times; i++) failures.push({ status, retryAfter });
 	return { queued: failures.length };
+});
+// commercetools sets a subscription's health itself; the emulator keeps it Healthy.
+app.post("/_ctmock/subscription-status", async (request, reply) => {
+	const { projectKey, key, status } = request.body ?? {};
+	const found = await storage.query(projectKey, "subscription", {
+		where: [`key = "${key}"`],
+	});
+	if (found.results.length === 0) return reply.code(404).send({ error: "no such subscription" });
+	await storage.add(projectKey, "subscription", { ...found.results[0], status });
+	return { key, status };
 });
 app.post("/_ctmock/seed", async (request) => {
 	const { projectKey, count, start = 0, lastModifiedAt } = request.body ?? {};

@@ -23,6 +23,7 @@ PACKAGES = [
     "ctsync.service",
     "ctsync.backfill",
     "ctsync.fetcher",
+    "ctsync.watchdog",
 ]
 
 

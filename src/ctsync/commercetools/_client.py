@@ -156,6 +156,10 @@ class CommercetoolsClient:
             raise PermanentError(msg)
         return total
 
+    async def get_subscription(self, key: str) -> dict[str, Any]:
+        """The subscription with this key (its ``status`` is its health)."""
+        return await self.request("GET", f"/subscriptions/key={quote(key, safe='')}")
+
     async def pages(
         self,
         resource: Resource,

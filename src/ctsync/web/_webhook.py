@@ -299,6 +299,8 @@ async def cron_drain(request: Request) -> Response:
                 {"error": "missing or wrong CRON_SECRET bearer token"}, status_code=401
             )
     budget = max(1.0, rt.settings.inline_budget_s * 5)
+    if rt.watchdog is not None:
+        await rt.watchdog.check_if_due()
     reads = await rt.read_due(budget_s=budget / 2)
     report = await rt.drainer.drain(budget_s=budget)
     # Serverless has no background task: retention is enforced here, hourly at most.
@@ -340,8 +342,18 @@ async def ready(request: Request) -> Response:
         "sink": rt.sink.name,
         "captureMode": rt.settings.capture_mode,
         **({"problems": problems} if problems else {}),
+        **_subscription(rt),
     }
     return JSONResponse(body, status_code=503 if problems else 200)
+
+
+def _subscription(rt: Runtime) -> dict[str, Any]:
+    """The watchdog's last reading: a note, not a 503 (events can still be stored)."""
+    latest = rt.watchdog.latest if rt.watchdog is not None else None
+    if latest is None:
+        return {}
+    note = latest.note()
+    return {"subscription": latest.to_json(), **({"notes": [note]} if note else {})}
 
 
 @router.get("/metrics")

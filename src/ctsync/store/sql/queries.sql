@@ -287,3 +287,7 @@ SELECT id FROM events
 WHERE project_key = :project_key AND resource_id = :resource_id AND kind = 'message'
   AND resource_version >= :version
 LIMIT 1
+
+-- last_event_seen --
+-- The newest delivery commercetools made (reads and backfills are ctsync's own).
+SELECT MAX(received_at) AS at FROM events WHERE envelope NOT IN ('backfill', 'api')
