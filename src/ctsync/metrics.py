@@ -11,6 +11,8 @@ __all__ = [
     "RATE_LIMITED",
     "REQUESTS",
     "SEND_LATENCY",
+    "SINK_KEY_REJECTED",
+    "SINK_REACHABLE",
     "SUBSCRIPTION",
     "WEBHOOK_LATENCY",
 ]
@@ -36,4 +38,11 @@ SUBSCRIPTION = Gauge(
     "ctsync_subscription_status",
     "The commercetools subscription's health: 1 for its current status, 0 for the others",
     ["key", "status"],
+)
+SINK_KEY_REJECTED = Gauge(
+    "ctsync_sink_key_rejected",
+    "1 while the sink answers 401/403 (a bad or rotated write key); messages are retried",
+)
+SINK_REACHABLE = Gauge(
+    "ctsync_sink_reachable", "1 when the last readiness probe reached the sink, else 0"
 )
