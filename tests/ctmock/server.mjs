@@ -21,13 +21,94 @@ const MAX_OFFSET = 10000;
 const MAX_LIMIT = 500;
 const requestContext = new AsyncLocalStorage();
 
+const ID_CURSOR = /^id\s*>\s*"([^"\\]*)"$/;
+
 class RealisticStorage extends InMemoryStorage {
-	// The service layer does not pass `sort` down; take it from the request.
+	// Sorted ids per project and type: an id-cursor page (`sort=id asc`, at most
+	// `where=id > "<last>"`) costs a binary search and one read per resource, as on
+	// the real API, instead of the emulator's clone, filter and sort of every
+	// resource per page (which made a 100,000-customer scan quadratic).
+	#ids = new Map();
+
+	#sorted(projectKey, typeId) {
+		const key = `${projectKey}\0${typeId}`;
+		let entry = this.#ids.get(key);
+		if (!entry) {
+			entry = { ids: [], known: new Set(), dirty: false };
+			this.#ids.set(key, entry);
+		}
+		if (entry.dirty) {
+			entry.ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+			entry.dirty = false;
+		}
+		return entry;
+	}
+
+	async add(projectKey, typeId, obj, params) {
+		const result = await super.add(projectKey, typeId, obj, params);
+		const entry = this.#ids.get(`${projectKey}\0${typeId}`) ?? this.#sorted(projectKey, typeId);
+		if (!entry.known.has(obj.id)) {
+			const last = entry.ids[entry.ids.length - 1];
+			entry.known.add(obj.id);
+			entry.ids.push(obj.id);
+			if (last !== undefined && obj.id < last) entry.dirty = true; // sorted when read
+		}
+		return result;
+	}
+
+	async delete(projectKey, typeId, id, params) {
+		const result = await super.delete(projectKey, typeId, id, params);
+		const entry = this.#sorted(projectKey, typeId);
+		if (result && entry.known.delete(id)) entry.ids.splice(firstAfter(entry.ids, id, true), 1);
+		return result;
+	}
+
+	async clear() {
+		this.#ids.clear();
+		return super.clear();
+	}
+
 	async query(projectKey, typeId, params) {
+		// The service layer does not pass `sort` down; take it from the request.
 		const ctx = requestContext.getStore();
 		const sort = params.sort ?? ctx?.sort;
+		const after = idCursor(params, sort);
+		if (after !== undefined) return this.#page(projectKey, typeId, after, params.limit || 20);
 		return super.query(projectKey, typeId, sort === undefined ? params : { ...params, sort });
 	}
+
+	async #page(projectKey, typeId, after, limit) {
+		const { ids } = this.#sorted(projectKey, typeId);
+		const start = after === null ? 0 : firstAfter(ids, after, false);
+		const page = ids.slice(start, start + limit);
+		const results = await Promise.all(page.map((id) => this.get(projectKey, typeId, id)));
+		return { count: results.length, total: ids.length - start, offset: 0, limit, results };
+	}
+}
+
+// The first index whose id is > value (or >= value with `inclusive`).
+function firstAfter(ids, value, inclusive) {
+	let low = 0;
+	let high = ids.length;
+	while (low < high) {
+		const mid = (low + high) >> 1;
+		if (ids[mid] < value || (!inclusive && ids[mid] === value)) low = mid + 1;
+		else high = mid;
+	}
+	return low;
+}
+
+// undefined: not an id-cursor page; null: its first page; else the last id seen.
+function idCursor(params, sort) {
+	const sorts = Array.isArray(sort) ? sort : [sort];
+	if (sorts.length !== 1 || String(sorts[0]).trim() !== "id asc") return undefined;
+	if (params.expand !== undefined || params.offset) return undefined;
+	if (Object.keys(params).some((k) => k.startsWith("var."))) return undefined;
+	const where = params.where === undefined ? [] : [params.where].flat();
+	if (where.length === 0) return null;
+	if (where.length > 1) return undefined;
+	const match = ID_CURSOR.exec(String(where[0]).trim());
+	return match ? match[1] : undefined;
 }
 
 const failures = [];
