@@ -117,9 +117,11 @@ def read_event(
     key = f"v{version}" if version is not None else "h" + _digest(resource)
     prefix = "snap" if type_id == "customer" else f"snap:{type_id}"
     modified = resource.get("lastModifiedAt")
+    # An order read is mapped as its creation (Track "Order Completed", one per order id).
+    mtype = "OrderCreated" if type_id == "order" else f"{type_id.capitalize()}Read"
     return CtEvent(
         kind="snapshot",
-        type=f"{type_id.capitalize()}Read",
+        type=mtype,
         project_key=project_key,
         resource_type=type_id,
         resource_id=rid,
@@ -137,9 +139,21 @@ def _digest(data: Any) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-def orders_mapped() -> bool:
-    """Whether the mapping stage turns orders into Segment calls (Order Completed)."""
-    return False
+def orders_mapped(planner: Planner) -> bool:
+    """Whether the mapping stage turns an order read into Segment calls (Order Completed).
+
+    Asked of the planner itself, with a small order: a mapping without orders
+    answers ``ignored``, and a backfill would queue nothing.
+    """
+    probe = {
+        "id": "ctsync-probe",
+        "version": 1,
+        "customerEmail": "probe@example.com",
+        "totalPrice": {"type": "centPrecision", "currencyCode": "EUR", "centAmount": 100},
+        "lineItems": [],
+        "createdAt": "2026-01-01T00:00:00.000Z",
+    }
+    return planner(read_event("ctsync-probe", probe, type_id="order"), None).status != "ignored"
 
 
 async def run_backfill(
@@ -152,7 +166,7 @@ async def run_backfill(
     report: Reporter | None = None,
 ) -> BackfillProgress:
     """Stream every matching resource by id cursor and record each as a snapshot."""
-    if options.resource == "orders" and not orders_mapped():
+    if options.resource == "orders" and not orders_mapped(planner):
         msg = (
             "order mapping not available: this ctsync maps customers only, so "
             "`backfill orders` would queue nothing"
