@@ -11,8 +11,8 @@ for any snapshot. Waiting deltas are released by that snapshot.
 
 A subscription to both messages and changes announces one update twice. A
 change notification therefore waits a few seconds (``settle_s``) and is
-``ignored`` when a message of its version or a later one has arrived, since
-the messages carry the change; otherwise (changes that produce no message)
+``ignored`` when a message of its version has arrived, since the messages
+carry the change; otherwise (changes that produce no message)
 it is read. A customer gone meanwhile (404) fails its events with that reason;
 a transient failure is retried with backoff, up to ``max_attempts`` reads.
 """

@@ -267,7 +267,8 @@ FROM backfills ORDER BY updated_at DESC LIMIT :limit
 -- waits :settle seconds after it arrived, so the messages of its version come first.
 WITH due AS (
     SELECT id FROM events
-    WHERE status IN ('fetching', 'waiting') AND fetch_attempts < :max_attempts
+    WHERE status IN ('fetching', 'waiting') AND resource_type = 'customer'
+      AND fetch_attempts < :max_attempts
       AND COALESCE(fetch_after, CASE WHEN kind = 'change' AND message_id IS NULL
                                      THEN received_at + :settle ELSE 0 END) <= :now
     ORDER BY id LIMIT :limit
@@ -282,7 +283,8 @@ RETURNING e.id, e.status, e.kind, e.type, e.project_key, e.resource_type, e.reso
 UPDATE events SET fetch_after = :lease_until, fetch_attempts = fetch_attempts + 1
 WHERE id IN (
     SELECT id FROM events
-    WHERE status IN ('fetching', 'waiting') AND fetch_attempts < :max_attempts
+    WHERE status IN ('fetching', 'waiting') AND resource_type = 'customer'
+      AND fetch_attempts < :max_attempts
       AND COALESCE(fetch_after, CASE WHEN kind = 'change' AND message_id IS NULL
                                      THEN received_at + :settle ELSE 0 END) <= :now
     ORDER BY id LIMIT :limit)
@@ -293,10 +295,10 @@ RETURNING id, status, kind, type, project_key, resource_type, resource_id,
 UPDATE events SET fetch_after = :at WHERE id = :id AND status = :expected
 
 -- covering_message --
--- A message (with its payload) of this version or a later one: it carries the change.
+-- A message (with its payload) of the same version: it carries the change.
 SELECT id FROM events
 WHERE project_key = :project_key AND resource_id = :resource_id AND kind = 'message'
-  AND resource_version >= :version
+  AND resource_version = :version
 LIMIT 1
 
 -- last_event_seen --
