@@ -72,7 +72,7 @@ def test_25000_customers_reach_segment_once_across_a_killed_and_resumed_run(
     ctmock.seed(total)
     db_url = f"sqlite:///{tmp_path}/ctsync.db"
     env = {**ctmock.env(), "DATABASE_URL": db_url}
-    kill_after = random.randint(1, total - 5000)
+    kill_after = random.randint(1, total - 10_000)
 
     first = _ctsync(env, "backfill", "customers")
     wait_for(lambda: _processed(db_url) >= kill_after, 120, f"{kill_after} customers stored")

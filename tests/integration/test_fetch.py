@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from ctsync.commercetools import CommercetoolsClient, RetryOptions
@@ -14,9 +15,11 @@ from ctsync.ingress import parse_ct_payload
 from ctsync.mapping import plan_customer_read
 from ctsync.pipeline import RecordResult
 from ctsync.service import Runtime
+from ctsync.web import create_app
 from tests import payloads
 from tests.ctmock import CtMock
 from tests.fakes.segment import FakeSegment
+from tests.helpers import ThreadServer, wait_for
 
 FAST = RetryOptions(attempts=2, timeout_s=5, wait_initial_s=0.01, wait_max_s=0.02)
 
@@ -218,3 +221,33 @@ def test_a_transient_api_failure_is_retried_later(
 
     _run(settings, body)
     assert fake.messages == []
+
+
+def test_serve_reads_in_the_background_after_answering_the_webhook(
+    ctmock: CtMock, settings: Settings, fake: FakeSegment
+) -> None:
+    customer = _customer_v2(ctmock)
+    change = _in_project(payloads.change("ResourceUpdated", customer["id"], version=2), ctmock)
+    with ThreadServer(create_app(settings)) as server:
+        answer = httpx.post(f"{server.url}/api/webhook", json=change, timeout=10)
+        assert answer.status_code == 200
+        assert answer.json()["status"] == "fetching"
+        wait_for(lambda: fake.messages, 20, "the Identify of the read customer")
+    [sent] = fake.messages
+    assert sent["messageId"] == _expected_identify(ctmock, customer)["messageId"]
+
+
+def test_the_cron_drain_reads_then_delivers_on_serverless(
+    ctmock: CtMock, db_url: str, fake: FakeSegment
+) -> None:
+    ctmock.new_project()
+    settings = _settings(ctmock, db_url, fake, CTSYNC_INLINE_DELIVERY="true")
+    customer = _customer_v2(ctmock)
+    change = _in_project(payloads.change("ResourceUpdated", customer["id"], version=2), ctmock)
+    with ThreadServer(create_app(settings)) as server:
+        assert httpx.post(f"{server.url}/api/webhook", json=change).json()["status"] == "fetching"
+        assert fake.messages == []  # no background task on serverless
+        drained = httpx.get(f"{server.url}/api/cron/drain", timeout=30).json()
+    assert drained["reads"]["read"] == 1
+    [sent] = fake.messages
+    assert sent["messageId"] == _expected_identify(ctmock, customer)["messageId"]
