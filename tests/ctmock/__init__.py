@@ -104,13 +104,20 @@ class CtMock:
         self.http.post("/_ctmock/seed", json=body).raise_for_status()
 
     def fail(
-        self, status: int, *, times: int = 1, retry_after: float | None = None, clear: bool = False
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        retry_after: float | None = None,
+        clear: bool = False,
+        after: int = 0,
     ) -> None:
         """The next ``times`` API calls (not token requests) answer ``status``.
 
-        ``clear``: first drop the failures still queued.
+        ``clear``: first drop the failures still queued; ``after``: let that many
+        calls through first.
         """
-        body: dict[str, Any] = {"status": status, "times": times, "clear": clear}
+        body: dict[str, Any] = {"status": status, "times": times, "clear": clear, "after": after}
         if retry_after is not None:
             body["retryAfter"] = retry_after
         self.http.post("/_ctmock/fail", json=body).raise_for_status()

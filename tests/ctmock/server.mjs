@@ -9,7 +9,8 @@
 //   POST /_ctmock/seed  {"projectKey": "p", "count": 25000, "start": 0,
 //                        "lastModifiedAt": "2026-01-01T00:00:00.000Z"}  -> {"added": n}
 //   POST /_ctmock/fail  {"status": 503, "times": 2, "retryAfter": 0}     (API routes only;
-//                       "clear": true drops the failures still queued)
+//                       "clear": true drops the failures still queued;
+//                       "after": n lets n calls through first)
 //   POST /_ctmock/subscription-status {"projectKey": "p", "key": "ctsync", "status": "..."}
 //   GET  /_ctmock/stats -> {"queries": n, "gets": n, "tokens": n}
 //
@@ -137,7 +138,9 @@ app.addHook("onRequest", (request, reply, done) => {
 		stats.tokens += 1;
 		return done();
 	}
-	if (failures.length > 0) {
+	if (failures.length > 0 && failures[0].pass) {
+		failures.shift(); // a call let through before the failures that follow
+	} else if (failures.length > 0) {
 		const failure = failures.shift();
 		if (failure.retryAfter !== undefined) reply.header("retry-after", String(failure.retryAfter));
 		reply.code(failure.status).send({ statusCode: failure.status, message: "injected failure" });
@@ -160,8 +163,9 @@ app.addHook("onRequest", (request, reply, done) => {
 app.get("/_ctmock/ready", async () => ({ ready: true }));
 app.get("/_ctmock/stats", async () => stats);
 app.post("/_ctmock/fail", async (request) => {
-	const { status = 503, times = 1, retryAfter, clear = false } = request.body ?? {};
+	const { status = 503, times = 1, retryAfter, clear = false, after = 0 } = request.body ?? {};
 	if (clear) failures.length = 0;
+	for (let i = 0; i < after; i++) failures.push({ pass: true });
 	for (let i = 0; i < times; i++) failures.push({ status, retryAfter });
 	return { queued: failures.length };
 });

@@ -214,3 +214,33 @@ def test_orders_refuse_while_orders_are_not_mapped(ctmock: CtMock, runtime: Runt
 
     with pytest.raises(ConfigError, match="order mapping not available"):
         _backfill(runtime, ctmock, resource="orders")
+
+
+def test_ctrl_c_leaves_an_interrupted_backfill_that_resumes(ctmock: CtMock, tmp_path: Path) -> None:
+    total = 3000
+    ctmock.new_project()
+    ctmock.seed(total)
+    db_url = f"sqlite:///{tmp_path}/ctsync.db"
+    env = {**ctmock.env(), "DATABASE_URL": db_url}
+
+    # The count and two pages go through; the third waits 30 s (Retry-After): the run
+    # is still going when Ctrl-C comes, however fast or slow this machine is.
+    ctmock.fail(503, retry_after=30, after=3)
+    first = _ctsync(env, "backfill", "customers")
+    wait_for(lambda: _processed(db_url) >= 1000, 60, "two pages stored")
+    first.send_signal(signal.SIGINT)
+    first.communicate(timeout=60)
+    assert first.returncode != 0
+    store = open_store(db_url)
+    try:
+        [row] = store.read(list_backfills)
+    finally:
+        store.close()
+    assert row["status"] == "interrupted"
+    assert row["processed"] == 1000
+
+    ctmock.fail(200, times=0, clear=True)
+    resumed = _finish(_ctsync(env, "backfill", "customers"))
+    assert resumed["status"] == "done"
+    assert resumed["resumedAfter"] == row["cursor"]
+    assert sum(resumed["events"].values()) == total - row["processed"]
