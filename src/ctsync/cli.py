@@ -19,7 +19,7 @@ from rich.table import Table
 
 from ctsync._cli_subscription import subscription_app
 from ctsync.config import Settings, is_loopback_host
-from ctsync.errors import CtsyncError
+from ctsync.errors import ConfigError, CtsyncError
 from ctsync.logs import configure_logging
 
 app = typer.Typer(
@@ -49,6 +49,9 @@ def _runtime(settings: Settings) -> Any:
 
     try:
         return Runtime.open(settings)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
     except CtsyncError as exc:
         err.print(f"[red]store error:[/red] {exc}")
         raise typer.Exit(2) from exc
