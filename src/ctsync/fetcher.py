@@ -157,6 +157,12 @@ class Fetcher:
         rows = await self._drop_covered(rows, report)
         if not rows:
             return
+        project = self.client.config.project_key
+        if rows[0]["project_key"] != project:
+            report.failed += len(rows)
+            reason = f"the API client (CTP_PROJECT_KEY) reads project {project!r}, not this one"
+            await self._settle(rows, status="failed", reason=reason)
+            return
         try:
             customer = await self.client.get_customer(rows[0]["resource_id"])
         except NotFound:

@@ -251,3 +251,18 @@ def test_the_cron_drain_reads_then_delivers_on_serverless(
     assert drained["reads"]["read"] == 1
     [sent] = fake.messages
     assert sent["messageId"] == _expected_identify(ctmock, customer)["messageId"]
+
+
+def test_an_event_of_another_project_is_not_read_with_this_projects_client(
+    ctmock: CtMock, settings: Settings, fake: FakeSegment
+) -> None:
+    async def body(rt: Runtime) -> None:
+        other = {**payloads.change("ResourceUpdated", "c-9"), "projectKey": "another-project"}
+        recorded = await rt.record(parse_ct_payload(other))
+        assert (await _resolve_and_deliver(rt))["failed"] == 1
+        event = _event(rt, recorded.event_id)
+        assert event["status"] == "failed"
+        assert "CTP_PROJECT_KEY" in event["reason"]
+
+    _run(settings, body)
+    assert fake.messages == []
