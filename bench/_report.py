@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bench._accept import AcceptResults
+from bench._backfill import BackfillResults, backfill_table, backfill_targets
 from bench._deliver import DeliveryResults
 from bench._imports import ImportResult
 from bench._procs import ROOT
@@ -36,6 +37,7 @@ class Report:
     started: float
     accept: AcceptResults | None = None
     delivery: DeliveryResults | None = None
+    backfill: BackfillResults | None = None
     imports: list[ImportResult] = field(default_factory=list)
     imports_source: list[ImportResult] = field(default_factory=list)
     import_extra: list[tuple[str, float]] = field(default_factory=list)
@@ -116,6 +118,8 @@ def targets(report: Report) -> list[Target]:
         found += _import_targets(report.imports)
     if report.imports_vercel:
         found += _import_targets(report.imports_vercel, where="the built Vercel function: ")
+    if report.backfill is not None:
+        found += [Target(*t) for t in backfill_targets(report.backfill)]
     return found
 
 
@@ -206,6 +210,8 @@ def render(report: Report, machine_line: str) -> str:
         parts += _accept_table(report.accept)
     if report.delivery is not None:
         parts += _delivery_table(report.delivery)
+    if report.backfill is not None:
+        parts += backfill_table(report.backfill)
     if report.imports or report.imports_vercel:
         parts += _import_table(report)
     parts += ["## Targets", "", "| target | measured | result |", "|---|---|---|"]

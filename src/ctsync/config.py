@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     inline_budget_s: float = Field(default=2.0, gt=0, validation_alias="CTSYNC_INLINE_BUDGET_S")
     store_timeout_s: float = Field(default=5.0, gt=0, validation_alias="CTSYNC_STORE_TIMEOUT_S")
     body_timeout_s: float = Field(default=10.0, gt=0, validation_alias="CTSYNC_BODY_TIMEOUT_S")
+    fetch_settle_s: float = Field(default=5.0, ge=0, validation_alias="CTSYNC_FETCH_SETTLE_S")
+    subscription_key: str = Field(default="ctsync", validation_alias="CTSYNC_SUBSCRIPTION_KEY")
+    watchdog_interval_s: float = Field(
+        default=300.0, gt=0, validation_alias="CTSYNC_WATCHDOG_INTERVAL_S"
+    )
+    watchdog_backfill: bool = Field(default=False, validation_alias="CTSYNC_WATCHDOG_BACKFILL")
 
     sns_verify: bool = Field(default=False, validation_alias="CTSYNC_SNS_VERIFY")
     sns_cert_host: str = Field(default=_SNS_CERT_HOST, validation_alias="CTSYNC_SNS_CERT_HOST")
