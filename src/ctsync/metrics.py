@@ -5,17 +5,26 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "BACKFILL_PROGRESS",
+    "DELIVERY_LATENCY",
     "EVENTS",
     "MESSAGES",
+    "OLDEST_DUE_AGE",
     "OUTBOX",
     "RATE_LIMITED",
+    "REPLAYED",
     "REQUESTS",
+    "RETENTION_PURGED",
     "SEND_LATENCY",
+    "SINK_RESPONSES",
+    "SUBSCRIPTION_HEALTHY",
     "WEBHOOK_LATENCY",
 ]
 
 EVENTS = Counter(
-    "ctsync_events_total", "commercetools deliveries by outcome", ["status", "envelope"]
+    "ctsync_events_total",
+    "commercetools deliveries by envelope, outcome and reason",
+    ["status", "envelope"],
 )
 MESSAGES = Counter("ctsync_messages_total", "Outbox messages by delivery outcome", ["status"])
 REQUESTS = Counter("ctsync_webhook_requests_total", "Webhook requests by HTTP status", ["code"])
@@ -31,3 +40,27 @@ SEND_LATENCY = Histogram(
 )
 RATE_LIMITED = Counter("ctsync_rate_limited_total", "Times delivery waited for the rate limit")
 OUTBOX = Gauge("ctsync_outbox_messages", "Outbox messages by status", ["status"])
+OLDEST_DUE_AGE = Gauge(
+    "ctsync_outbox_oldest_due_seconds", "How long the oldest due message has waited"
+)
+DELIVERY_LATENCY = Histogram(
+    "ctsync_delivery_seconds",
+    "From accepted (queued) to delivered, per message",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400),
+)
+SINK_RESPONSES = Counter(
+    "ctsync_sink_responses_total", "Sink answers by HTTP status code", ["code"]
+)
+REPLAYED = Counter("ctsync_replayed_total", "Messages queued again by a replay", ["how"])
+RETENTION_PURGED = Counter(
+    "ctsync_retention_purged_total", "Rows retention removed, by kind", ["kind"]
+)
+# Set by the backfill and the subscription watchdog (their own module owns the values).
+BACKFILL_PROGRESS = Gauge(
+    "ctsync_backfill_resources", "Resources a backfill has read, by resource type", ["resource"]
+)
+SUBSCRIPTION_HEALTHY = Gauge(
+    "ctsync_subscription_healthy",
+    "1 when the commercetools subscription is healthy, 0 when not",
+    ["subscription"],
+)

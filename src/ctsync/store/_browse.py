@@ -109,7 +109,7 @@ def timeline(conn: Conn, event_id: int) -> Row | None:
                     "detail": m["last_error"],
                 }
             )
-    steps.sort(key=lambda s: (s["at"] or 0.0))
+    steps.sort(key=lambda s: s["at"] or 0.0)
     event["timeline"] = steps
     return event
 

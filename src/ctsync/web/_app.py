@@ -1,4 +1,4 @@
-"""The ASGI app: webhook, cron drain, health, readiness, metrics, admin API."""
+"""The ASGI app: webhook, cron drain, health, readiness, metrics, admin API, dashboard."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ from ctsync.errors import InputError, StoreError, StoreUnavailable
 from ctsync.logs import get_logger
 from ctsync.service import Runtime, freeze_startup_heap
 from ctsync.web._admin import router as admin_router
+from ctsync.web._dashboard import router as dashboard_router
+from ctsync.web._pages import refusal
+from ctsync.web._repair import router as repair_router
 from ctsync.web._webhook import router as webhook_router
 
 log = get_logger("ctsync.web")
@@ -72,13 +75,16 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(webhook_router)
     app.include_router(admin_router)
+    app.include_router(dashboard_router)
+    app.include_router(repair_router)
     return app
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError) -> Response:
-        del request
+        if request.url.path.startswith("/admin"):
+            return refusal(request, exc.status_code, str(exc))
         return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
 
     @app.exception_handler(StoreUnavailable)

@@ -276,7 +276,7 @@ SELECT id FROM outbox WHERE status = 'dead' AND last_error = :reason ORDER BY id
 
 -- replay_targets --
 -- Finished messages a replay by filter puts back (never pending ones: they go anyway).
-SELECT o.id, o.message_id, o.body FROM outbox o
+SELECT o.id, o.message_id, o.body, o.status, o.type, o.user_id FROM outbox o
 WHERE o.status IN ('delivered', 'captured', 'dead', 'discarded')
   AND (CAST(:status AS TEXT) IS NULL OR o.status = :status)
   AND (CAST(:user_id AS TEXT) IS NULL OR o.user_id = :user_id)
