@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -133,6 +134,7 @@ def events(
 ) -> None:
     """Events with their messages and every delivery attempt."""
     from ctsync.mapping import normalize_email  # noqa: PLC0415
+    from ctsync.store._browse import timeline  # noqa: PLC0415
     from ctsync.store._ops import event_detail, list_events  # noqa: PLC0415
 
     rt = _runtime(_settings())
@@ -140,7 +142,7 @@ def events(
 
     def load(c: Any) -> list[dict[str, Any]]:
         if event_id is not None:
-            one = event_detail(c, event_id)
+            one = timeline(c, event_id)
             return [one] if one else []
         rows = list_events(c, status=status, resource_id=customer, user_id=user_id, limit=limit)
         return [d for r in rows if (d := event_detail(c, r["id"])) is not None]
@@ -164,6 +166,9 @@ def _print_events(found: list[dict[str, Any]]) -> None:
             f"{ev['resource_id']} v{ev['resource_version']} [cyan]{ev['status']}[/cyan]"
             + (f" ({ev['reason']})" if ev["reason"] else "")
         )
+        if "timeline" in ev:
+            _print_timeline(ev["timeline"])
+            continue
         for m in ev["messages"]:
             out.print(
                 f"   {m['type']:<8} {m['message_id']} [cyan]{m['status']}[/cyan] "
@@ -179,6 +184,21 @@ def _print_events(found: list[dict[str, Any]]) -> None:
                     f"latency={a['latency_ms'] or 0:.0f}ms {a['detail'] or ''}",
                     highlight=False,
                 )
+
+
+def _print_timeline(steps: list[dict[str, Any]]) -> None:
+    for step in steps:
+        at = time.strftime("%H:%M:%S", time.gmtime(step["at"])) if step["at"] else "--:--:--"
+        parts = [f"   {at} [cyan]{step['step']:<10}[/cyan]"]
+        if step.get("message_id"):
+            parts.append(step["message_id"])
+        if step.get("status_code") is not None:
+            parts.append(f"HTTP {step['status_code']}")
+        if step.get("latency_ms") is not None:
+            parts.append(f"{step['latency_ms']:.0f} ms")
+        if step.get("detail"):
+            parts.append(str(step["detail"]))
+        out.print(" ".join(parts), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -197,16 +217,37 @@ def dlq(limit: Annotated[int, typer.Option(min=1)] = 50) -> None:
     out.print(table if rows else "the dead-letter queue is empty")
 
 
+_TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+_Time = Annotated[
+    datetime | None, typer.Option(formats=_TIME_FORMATS, help="UTC, e.g. 2026-11-30T14:00")
+]
+
+
 @app.command()
 def replay(
     ids: Annotated[list[int] | None, typer.Argument(help="outbox ids (see `ctsync dlq`)")] = None,
     replay_all: Annotated[bool, typer.Option("--all", help="every dead letter")] = False,
+    customer: Annotated[str | None, typer.Option(help="commercetools customer id")] = None,
+    email: Annotated[str | None, typer.Option(help="the customer's email")] = None,
+    since: _Time = None,
+    until: _Time = None,
+    status: Annotated[
+        str | None, typer.Option(help="delivered, captured, dead or discarded (default: all)")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only count what would go")] = False,
+    new_ids: Annotated[bool, typer.Option("--new-ids", help="new messageIds")] = False,
 ) -> None:
-    """Put dead letters back in the outbox; they are delivered with their original messageId."""
+    """Put messages back in the outbox: dead letters by id, or anything by filter.
+
+    Messages keep their original messageId unless --new-ids; attempts start again at 0.
+    """
+    if customer or email or since or until or status:
+        _replay_filter(customer, email, since, until, status, dry_run=dry_run, new_ids=new_ids)
+        return
     from ctsync.store._ops import replay as replay_rows  # noqa: PLC0415
 
     if not ids and not replay_all:
-        err.print("name outbox ids, or --all")
+        err.print("name outbox ids, --all, or a filter (--customer, --email, --since, ...)")
         raise typer.Exit(2)
     settings = _settings()
     rt = _runtime(settings)
@@ -218,6 +259,65 @@ def replay(
     )
     rt.store.close()
     out.print(f"replayed {n} message(s)")
+
+
+def _utc(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+def _replay_filter(
+    customer: str | None,
+    email: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    status: str | None,
+    *,
+    dry_run: bool,
+    new_ids: bool,
+) -> None:
+    from ctsync.mapping import normalize_email  # noqa: PLC0415
+    from ctsync.store._browse import (  # noqa: PLC0415
+        ReplayFilter,
+        replay_targets,
+        requeue,
+        retention_note,
+    )
+
+    if status not in {None, "delivered", "captured", "dead", "discarded"}:
+        err.print("--status: one of delivered, captured, dead, discarded")
+        raise typer.Exit(2)
+    f = ReplayFilter(
+        customer=customer,
+        user_id=normalize_email(email) if email else None,
+        since=_utc(since),
+        until=_utc(until),
+        status=status,
+    )
+    settings = _settings()
+    rt = _runtime(settings)
+    now = time.time()
+    note = retention_note(f, retention_days=settings.retention_days, now=now)
+    if note:
+        err.print(f"[yellow]note:[/yellow] {note}")
+    if dry_run:
+        n = len(rt.store.read(lambda c: replay_targets(c, f)))
+        out.print(f"would replay {n} message(s)")
+    else:
+        horizon = settings.retry_horizon_s
+        n = rt.store.write(
+            lambda c: requeue(
+                c,
+                replay_targets(c, f),
+                now=now,
+                horizon_s=horizon,
+                new_ids=new_ids,
+                why="replayed by filter (cli)",
+            )
+        )
+        out.print(f"replayed {n} message(s)")
+    rt.store.close()
 
 
 @app.command()

@@ -207,9 +207,10 @@ def test_dead_letters_by_reason_replay_and_discard(server: ThreadServer, fake: F
 def test_replay_by_filter_previews_then_resends(server: ThreadServer, fake: FakeSegment) -> None:
     mine = deliver(server, payloads.created("c-9", email="nine@example.com"))
     other = deliver(server, payloads.created("c-8", email="eight@example.com"))
-    fake.wait_for(lambda: len(fake.messages) == 2)
-    fake.reset()  # Segment lost what it acknowledged during its outage
     client, csrf = logged_in(server)
+    settled = {"preview": "1", "since": "2020-01-01", "status": "delivered"}
+    wait_for(lambda: "<b>2</b>" in client.get("/admin/replay", params=settled).text)
+    fake.reset()  # Segment lost what it acknowledged during its outage
     preview = client.get("/admin/replay", params={"preview": "1", "customer": "c-9"}).text
     assert re.search(r"<b>1</b> message\(s\) will be queued again", preview)
     assert "reaches past the retention period" in preview  # no start of range given
@@ -218,7 +219,10 @@ def test_replay_by_filter_previews_then_resends(server: ThreadServer, fake: Fake
     fake.wait_for(lambda: fake.message_ids() == mine["messageIds"])
     assert other["messageIds"][0] not in fake.message_ids()
     # New messageIds on request (when Segment saw the original ones).
-    client.post("/admin/replay", data={"csrf": csrf, "customer": "c-9", "new_ids": "on"})
+    delivered = {"preview": "1", "customer": "c-9", "status": "delivered"}
+    wait_for(lambda: "<b>1</b>" in client.get("/admin/replay", params=delivered).text)
+    r = client.post("/admin/replay", data={"csrf": csrf, "customer": "c-9", "new_ids": "on"})
+    assert "queued+1" in r.headers["location"]
     fake.wait_for(lambda: len(fake.messages) == 2)
     assert fake.message_ids()[1] != mine["messageIds"][0]
     assert fake.messages[1]["traits"]["email"] == "nine@example.com"

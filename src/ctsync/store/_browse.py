@@ -48,6 +48,18 @@ class ReplayFilter:
         return not (self.customer or self.user_id or self.since or self.until or self.status)
 
 
+def retention_note(f: ReplayFilter, *, retention_days: float, now: float) -> str | None:
+    """Why fewer messages may match than were sent: retention purged the older ones."""
+    if f.since is not None and f.since >= now - retention_days * 86400:
+        return None
+    return (
+        "the range reaches past the retention period "
+        f"(CTSYNC_RETENTION_DAYS={retention_days:g}): delivered messages older than that "
+        "were purged and cannot be replayed; dead letters stay until replayed or "
+        "discarded. A backfill re-sends current profiles."
+    )
+
+
 def search_events(conn: Conn, f: EventFilter, *, limit: int = 50) -> list[Row]:
     """Newest events first that match ``f``."""
     return conn.all(
@@ -100,7 +112,8 @@ def timeline(conn: Conn, event_id: int) -> Row | None:
             }
             for a in m["attempts_log"]
         )
-        if m["status"] in {"delivered", "captured", "dead", "discarded"}:
+        last = m["attempts_log"][-1]["outcome"] if m["attempts_log"] else None
+        if m["status"] in {"delivered", "captured", "dead", "discarded"} and last != m["status"]:
             steps.append(
                 {
                     "at": m["finished_at"],

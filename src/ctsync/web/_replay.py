@@ -12,9 +12,10 @@ from typing import Any
 
 from fastapi import Request
 
+from ctsync import metrics
 from ctsync.errors import InputError
 from ctsync.mapping import normalize_email
-from ctsync.store._browse import ReplayFilter, replay_targets, requeue
+from ctsync.store._browse import ReplayFilter, replay_targets, requeue, retention_note
 from ctsync.web._pages import now, parse_time, read, runtime, text, write
 
 STATUSES = ("delivered", "captured", "dead", "discarded")
@@ -41,19 +42,6 @@ def replay_filter(q: Mapping[str, Any]) -> ReplayFilter:
     return f
 
 
-def retention_note(request: Request, f: ReplayFilter) -> str | None:
-    """Why fewer messages may match than were sent: retention purged the older ones."""
-    days = runtime(request).settings.retention_days
-    horizon = now() - days * 86400
-    if f.since is not None and f.since >= horizon:
-        return None
-    return (
-        f"the range reaches past the retention period (CTSYNC_RETENTION_DAYS={days:g}): "
-        "delivered messages older than that were purged and cannot be replayed; "
-        "dead letters stay until replayed or discarded. A backfill re-sends current profiles."
-    )
-
-
 async def replay_preview(request: Request, q: Mapping[str, Any]) -> dict[str, Any]:
     """How many messages a replay would queue, a sample, and the retention note."""
     f = replay_filter(q)
@@ -64,7 +52,9 @@ async def replay_preview(request: Request, q: Mapping[str, Any]) -> dict[str, An
             {"id": r["id"], "messageId": r["message_id"], "status": r["status"]}
             for r in rows[:SAMPLE]
         ],
-        "retention": retention_note(request, f),
+        "retention": retention_note(
+            f, retention_days=runtime(request).settings.retention_days, now=now()
+        ),
     }
 
 
@@ -80,5 +70,6 @@ async def replay_run(request: Request, q: Mapping[str, Any], *, new_ids: bool) -
             c, replay_targets(c, f), now=at, horizon_s=horizon, new_ids=new_ids, why=why
         ),
     )
+    metrics.REPLAYED.labels(how="filter").inc(n)
     rt.drainer.notify()
     return n
