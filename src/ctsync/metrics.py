@@ -6,6 +6,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "BACKFILL_PROGRESS",
+    "DEAD_LETTERS",
     "DELIVERY_LATENCY",
     "EVENTS",
     "MESSAGES",
@@ -23,7 +24,7 @@ __all__ = [
 
 EVENTS = Counter(
     "ctsync_events_total",
-    "commercetools deliveries by envelope, outcome and reason",
+    "commercetools deliveries by outcome and envelope",
     ["status", "envelope"],
 )
 MESSAGES = Counter("ctsync_messages_total", "Outbox messages by delivery outcome", ["status"])
@@ -50,6 +51,11 @@ DELIVERY_LATENCY = Histogram(
 )
 SINK_RESPONSES = Counter(
     "ctsync_sink_responses_total", "Sink answers by HTTP status code", ["code"]
+)
+DEAD_LETTERS = Counter(
+    "ctsync_dead_letters_total",
+    "Messages dead-lettered, by reason (invalid_message, retry_horizon, http_<code>)",
+    ["reason"],
 )
 REPLAYED = Counter("ctsync_replayed_total", "Messages queued again by a replay", ["how"])
 RETENTION_PURGED = Counter(

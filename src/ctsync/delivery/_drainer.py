@@ -134,6 +134,7 @@ class Drainer:
         )
         report.lease_lost = lost
         self._count(outcomes, report)
+        _observe(claimed, outcomes, now=self._clock())
         return report
 
     async def drain(
@@ -229,8 +230,10 @@ class Drainer:
         try:
             result = await self._sink.send([c.body for c in items])
         except RetryableError as exc:
+            _count_response(exc.status_code)
             return self._retry_all(items, exc, (time.perf_counter() - started) * 1000)
         except PermanentError as exc:
+            _count_response(exc.status_code)
             if len(items) > 1 and exc.status_code not in {401, 403, 404}:
                 # One bad message must not sink its batch-mates: send each alone.
                 outcomes: list[Outcome] = []
@@ -241,6 +244,7 @@ class Drainer:
             latency = (time.perf_counter() - started) * 1000
             return [Outcome(c.id, "dead", exc.status_code, latency, detail) for c in items]
         status = "captured" if result.captured else "delivered"
+        _count_response(result.status_code)
         return [
             Outcome(c.id, status, result.status_code, result.latency_ms, result.response)
             for c in items
@@ -309,6 +313,34 @@ class Drainer:
         # Claims and outcomes need no flush to disk: should the database crash and
         # lose the last of them, messages are sent again with the same messageId.
         return await self._store.awrite(fn, durable=False)
+
+
+def _count_response(status_code: int | None) -> None:
+    """One sink answer by HTTP status code ("none": no answer, e.g. a timeout)."""
+    metrics.SINK_RESPONSES.labels(code=str(status_code or "none")).inc()
+
+
+def _observe(claimed: Sequence[Claimed], outcomes: Sequence[Outcome], *, now: float) -> None:
+    """Accepted-to-delivered latency of each delivered message; dead letters by reason.
+
+    A replayed message keeps its original acceptance time, so its latency counts
+    the time until the replay too.
+    """
+    queued = {c.id: c.created_at for c in claimed}
+    for o in outcomes:
+        if o.result in {"delivered", "captured"} and o.id in queued:
+            metrics.DELIVERY_LATENCY.observe(max(0.0, now - queued[o.id]))
+        elif o.result == "dead":
+            metrics.DEAD_LETTERS.labels(reason=dead_reason(o.status_code, o.detail)).inc()
+
+
+def dead_reason(status_code: int | None, detail: str | None) -> str:
+    """A dead letter's reason as a metric label (few values, unlike the stored reason)."""
+    if detail and detail.startswith("invalid message"):
+        return "invalid_message"
+    if status_code is None or status_code in {401, 403, 429} or status_code >= 500:
+        return "retry_horizon"  # retryable answers only give up at the horizon
+    return f"http_{status_code}"
 
 
 async def _first_set(*events: asyncio.Event, within_s: float) -> asyncio.Event | None:

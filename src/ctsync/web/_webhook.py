@@ -32,6 +32,7 @@ from ctsync.ingress._parse import payload_hash
 from ctsync.logs import get_logger
 from ctsync.pipeline import RecordResult
 from ctsync.service import Runtime
+from ctsync.store._browse import outbox_health
 from ctsync.store._ops import counts
 
 router = APIRouter()
@@ -346,10 +347,15 @@ async def prometheus_metrics(request: Request) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
 
     rt = _runtime(request)
+    at = time.time()
     try:
         current = await anyio.to_thread.run_sync(rt.store.read, counts)
+        health = await anyio.to_thread.run_sync(rt.store.read, lambda c: outbox_health(c, now=at))
     except Exception:  # noqa: BLE001 - metrics still answer when the store does not
-        current = {"messages": {}}
-    for status, n in current["messages"].items():
-        metrics.OUTBOX.labels(status=status).set(n)
+        current, health = {"messages": {}}, {}
+    if health:  # a status that emptied must read 0, not its last value
+        for status in ("pending", "delivered", "captured", "dead", "discarded"):
+            metrics.OUTBOX.labels(status=status).set(current["messages"].get(status, 0))
+    if health:
+        metrics.OLDEST_DUE_AGE.set(health["oldestDueAgeS"] or 0.0)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
