@@ -8,6 +8,7 @@ serverless platform (one short attempt on its way out).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import time
@@ -135,6 +136,7 @@ class Drainer:
         report.lease_lost = lost
         self._count(outcomes, report)
         _observe(claimed, outcomes, now=self._clock())
+        _log_outcomes(claimed, outcomes)
         return report
 
     async def drain(
@@ -306,13 +308,42 @@ class Drainer:
             metrics.MESSAGES.labels(status=o.result).inc()
             if o.latency_ms is not None and o.result in {"delivered", "retry"}:
                 metrics.SEND_LATENCY.observe(o.latency_ms / 1000)
-        if report.dead:
-            log.warning("dead_lettered", action="deliver", count=report.dead)
 
     async def _db(self, fn: Callable[[Conn], T]) -> T:
         # Claims and outcomes need no flush to disk: should the database crash and
         # lose the last of them, messages are sent again with the same messageId.
         return await self._store.awrite(fn, durable=False)
+
+
+def _log_outcomes(claimed: Sequence[Claimed], outcomes: Sequence[Outcome]) -> None:
+    """One line per outcome of a batch (with the events it carried); one per dead letter."""
+    by_id = {c.id: c for c in claimed}
+    groups: dict[str, list[Outcome]] = {}
+    for o in outcomes:
+        groups.setdefault(o.result, []).append(o)
+    for result, group in groups.items():
+        if result == "dead":
+            for o in group:
+                c = by_id.get(o.id)
+                log.warning(
+                    "dead_lettered",
+                    action="deliver",
+                    event_id=c.event_id if c else None,
+                    outbox_id=o.id,
+                    message_id=c.message_id if c else None,
+                    status_code=o.status_code,
+                    reason=o.detail,
+                )
+            continue
+        events = sorted({e for o in group if (e := by_id[o.id].event_id) is not None})
+        log.log(
+            logging.WARNING if result == "retry" else logging.INFO,
+            result,
+            action="deliver",
+            count=len(group),
+            event_ids=events[:100],
+            status_code=group[0].status_code,
+        )
 
 
 def _count_response(status_code: int | None) -> None:

@@ -22,6 +22,7 @@ from ctsync.web._admin import router as admin_router
 from ctsync.web._dashboard import router as dashboard_router
 from ctsync.web._pages import refusal
 from ctsync.web._repair import router as repair_router
+from ctsync.web._request_id import RequestId
 from ctsync.web._webhook import router as webhook_router
 
 log = get_logger("ctsync.web")
@@ -73,6 +74,7 @@ def create_app(
     app.state.settings = settings
     app.state.exposed = exposed
     _install_error_handlers(app)
+    app.add_middleware(RequestId)
     app.include_router(webhook_router)
     app.include_router(admin_router)
     app.include_router(dashboard_router)

@@ -201,6 +201,7 @@ async def _confirm(rt: Runtime, url: str) -> Response:
 
 
 async def _record_item(rt: Runtime, item: Item, *, cloud: bool) -> RecordResult:
+    ct_message_id = None
     try:
         if item.error:
             raise InputError(item.error)
@@ -210,6 +211,7 @@ async def _record_item(rt: Runtime, item: Item, *, cloud: bool) -> RecordResult:
             raise
         result = await rt.reject(_unparseable(item), str(exc))
     else:
+        ct_message_id = event.message_id
         result = await rt.record(event)
     metrics.EVENTS.labels(status=result.status, envelope=item.envelope).inc()
     log.info(
@@ -219,7 +221,9 @@ async def _record_item(rt: Runtime, item: Item, *, cloud: bool) -> RecordResult:
         envelope=item.envelope,
         delivery_id=item.delivery_id,
         event_id=result.event_id,
+        ct_message_id=ct_message_id,
         messages=len(result.message_ids),
+        reason=result.reason,
     )
     return result
 
