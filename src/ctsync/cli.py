@@ -38,6 +38,10 @@ def _settings() -> Settings:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
     configure_logging(settings.log_level)
+    if settings.sentry_dsn is not None:
+        from ctsync._sentry import init_sentry  # noqa: PLC0415
+
+        init_sentry(settings)
     return settings
 
 

@@ -44,6 +44,10 @@ def create_app(
     serve``, Vercel); start-up objects are frozen out of garbage collection.
     """
     settings = settings or Settings()
+    if settings.sentry_dsn is not None:  # the Vercel entry point has no CLI to do it
+        from ctsync._sentry import init_sentry  # noqa: PLC0415
+
+        init_sentry(settings)
     exposed = settings.vercel if exposed is None else exposed
     run_drainer = (not settings.serverless) if background_drainer is None else background_drainer
 
