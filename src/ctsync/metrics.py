@@ -17,6 +17,8 @@ __all__ = [
     "REQUESTS",
     "RETENTION_PURGED",
     "SEND_LATENCY",
+    "SINK_KEY_REJECTED",
+    "SINK_REACHABLE",
     "SINK_RESPONSES",
     "SUBSCRIPTION_HEALTHY",
     "WEBHOOK_LATENCY",
@@ -69,4 +71,11 @@ SUBSCRIPTION_HEALTHY = Gauge(
     "ctsync_subscription_healthy",
     "1 when the commercetools subscription is healthy, 0 when not",
     ["subscription"],
+)
+SINK_KEY_REJECTED = Gauge(
+    "ctsync_sink_key_rejected",
+    "1 while the sink answers 401/403 (a bad or rotated write key); messages are retried",
+)
+SINK_REACHABLE = Gauge(
+    "ctsync_sink_reachable", "1 when the last readiness probe reached the sink, else 0"
 )

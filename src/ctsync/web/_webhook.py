@@ -33,7 +33,7 @@ from ctsync.logs import get_logger
 from ctsync.pipeline import RecordResult
 from ctsync.service import Runtime
 from ctsync.store._browse import outbox_health
-from ctsync.store._ops import counts
+from ctsync.store._ops import counts, last_sink_answer
 
 router = APIRouter()
 log = get_logger("ctsync.webhook")
@@ -318,17 +318,19 @@ async def health() -> Response:
 
 @router.get("/api/ready")
 async def ready(request: Request) -> Response:
-    """Readiness: the store answers a query and the sink endpoint answers HTTP."""
+    """Readiness: the store answers a query (else nothing can be accepted: 503).
+
+    The sink's state is reported in the body and as metrics, never as a 503: while
+    Segment is down or rejects the key, events are still stored and retried, and an
+    orchestrator must not pull a replica that can still accept them.
+    """
     rt = _runtime(request)
     problems: dict[str, Any] = {}
+    last: Any = None
     try:
-        await anyio.to_thread.run_sync(rt.store.read, lambda c: c.one("ping"))
+        last = await anyio.to_thread.run_sync(rt.store.read, last_sink_answer)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         problems["store"] = str(exc)
-    try:
-        await rt.sink.probe()
-    except Exception as exc:  # noqa: BLE001
-        problems["sink"] = str(exc)
     if (
         request.app.state.exposed
         and not rt.settings.sender_check_configured
@@ -339,10 +341,32 @@ async def ready(request: Request) -> Response:
         "status": "ready" if not problems else "not ready",
         "store": rt.store.dialect,
         "sink": rt.sink.name,
+        "sinkState": await _sink_state(rt, last),
         "captureMode": rt.settings.capture_mode,
         **({"problems": problems} if problems else {}),
     }
     return JSONResponse(body, status_code=503 if problems else 200)
+
+
+async def _sink_state(rt: Runtime, last: Any) -> dict[str, Any]:
+    """Whether the sink answers, and its last answer to a delivery (from any drainer)."""
+    state: dict[str, Any] = {"reachable": True}
+    try:
+        await rt.sink.probe()
+    except Exception as exc:  # noqa: BLE001 - reported, never a reason to be unready
+        state = {"reachable": False, "error": str(exc)}
+    metrics.SINK_REACHABLE.set(1 if state["reachable"] else 0)
+    if last is not None:
+        code = last["status_code"]
+        state["lastStatusCode"] = code
+        state["lastAnswerAt"] = last["at"]
+        if code in {401, 403}:
+            state["keyRejected"] = True
+            state["warning"] = (
+                f"the sink answered HTTP {code} to the last delivery: the write key "
+                "(SEGMENT_WRITE_KEY) is wrong or was rotated; messages are kept and retried"
+            )
+    return state
 
 
 @router.get("/metrics")
