@@ -27,6 +27,7 @@ FAST = {
     "CTSYNC_RETRY_CAP_S": "0.2",
     "CTSYNC_DRAIN_INTERVAL_S": "0.05",
 }
+BEARER = {"authorization": f"Bearer {TOKEN}"}
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 
 
@@ -88,6 +89,9 @@ def test_pages_need_a_login_and_the_cookie_is_strict(server: ThreadServer) -> No
     assert wrong.headers["location"] == "/admin/login?failed=1"
     ok = client.post("/admin/login", data={"csrf": csrf, "token": TOKEN})
     cookie = ok.headers["set-cookie"].lower()
+    page = client.get("/admin/events")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
     assert "httponly" in cookie
     assert "samesite=strict" in cookie
     assert "secure" not in cookie  # loopback: the browser would drop a Secure cookie on http
@@ -168,7 +172,9 @@ def test_secrets_never_show(db_url: str, fake: FakeSegment) -> None:
         body["customer"]["password"] = "hash-secret-xyz"
         r = httpx.post(f"{s.url}/api/webhook?token=hook-secret-xyz", json=body, timeout=10).json()
         client, _ = logged_in(s)
-        pages = [client.get(p).text for p in ("/admin/config", f"/admin/events/{r['eventId']}")]
+        paths = ("/admin/config", f"/admin/events/{r['eventId']}", "/admin/", "/admin/events")
+        pages = [client.get(p).text for p in paths]
+        pages.append(client.get(f"/api/admin/events/{r['eventId']}/timeline", headers=BEARER).text)
         for page in pages:
             for secret in ("hook-secret-xyz", "ct-secret-xyz", "hash-secret-xyz", TOKEN):
                 assert secret not in page

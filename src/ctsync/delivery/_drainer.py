@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import socket
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ctsync import metrics
+from ctsync.delivery._observe import count_response, log_outcomes, observe
 from ctsync.delivery._retry import RetryPolicy
 from ctsync.errors import PermanentError, RetryableError
 from ctsync.logs import get_logger
@@ -145,8 +145,8 @@ class Drainer:
         )
         report.lease_lost = lost
         self._count(outcomes, report)
-        _observe(claimed, outcomes, now=self._clock())
-        _log_outcomes(claimed, outcomes)
+        observe(claimed, outcomes, now=self._clock())
+        log_outcomes(claimed, outcomes)
         return report
 
     @contextlib.asynccontextmanager
@@ -269,10 +269,10 @@ class Drainer:
         try:
             result = await self._sink.send([c.body for c in items])
         except RetryableError as exc:
-            _count_response(exc.status_code)
+            count_response(exc.status_code)
             return self._retry_all(items, exc, (time.perf_counter() - started) * 1000)
         except PermanentError as exc:
-            _count_response(exc.status_code)
+            count_response(exc.status_code)
             return await self._refused(items, exc, started)
         except Exception as exc:  # noqa: BLE001 - a sink's bug must not leave rows claimed
             reason = f"unexpected error while sending: {type(exc).__name__}: {exc}"
@@ -281,7 +281,7 @@ class Drainer:
             retry = RetryableError(reason)
             return self._retry_all(items, retry, (time.perf_counter() - started) * 1000)
         metrics.SINK_KEY_REJECTED.set(0)
-        _count_response(result.status_code)
+        count_response(result.status_code)
         status = "captured" if result.captured else "delivered"
         answer = storable_text(result.response) if result.response else result.response
         return [Outcome(c.id, status, result.status_code, result.latency_ms, answer) for c in items]
@@ -366,65 +366,6 @@ class Drainer:
         # Claims and outcomes need no flush to disk: should the database crash and
         # lose the last of them, messages are sent again with the same messageId.
         return await self._store.awrite(fn, durable=False)
-
-
-def _log_outcomes(claimed: Sequence[Claimed], outcomes: Sequence[Outcome]) -> None:
-    """One line per outcome of a batch (with the events it carried); one per dead letter."""
-    by_id = {c.id: c for c in claimed}
-    groups: dict[str, list[Outcome]] = {}
-    for o in outcomes:
-        groups.setdefault(o.result, []).append(o)
-    for result, group in groups.items():
-        if result == "dead":
-            for o in group:
-                c = by_id.get(o.id)
-                log.warning(
-                    "dead_lettered",
-                    action="deliver",
-                    event_id=c.event_id if c else None,
-                    outbox_id=o.id,
-                    message_id=c.message_id if c else None,
-                    status_code=o.status_code,
-                    reason=o.detail,
-                )
-            continue
-        events = sorted({e for o in group if (e := by_id[o.id].event_id) is not None})
-        log.log(
-            logging.WARNING if result == "retry" else logging.INFO,
-            result,
-            action="deliver",
-            count=len(group),
-            event_ids=events[:100],
-            status_code=group[0].status_code,
-        )
-
-
-def _count_response(status_code: int | None) -> None:
-    """One sink answer by HTTP status code ("none": no answer, e.g. a timeout)."""
-    metrics.SINK_RESPONSES.labels(code=str(status_code or "none")).inc()
-
-
-def _observe(claimed: Sequence[Claimed], outcomes: Sequence[Outcome], *, now: float) -> None:
-    """Accepted-to-delivered latency of each delivered message; dead letters by reason.
-
-    A replayed message keeps its original acceptance time, so its latency counts
-    the time until the replay too.
-    """
-    queued = {c.id: c.created_at for c in claimed}
-    for o in outcomes:
-        if o.result in {"delivered", "captured"} and o.id in queued:
-            metrics.DELIVERY_LATENCY.observe(max(0.0, now - queued[o.id]))
-        elif o.result == "dead":
-            metrics.DEAD_LETTERS.labels(reason=dead_reason(o.status_code, o.detail)).inc()
-
-
-def dead_reason(status_code: int | None, detail: str | None) -> str:
-    """A dead letter's reason as a metric label (few values, unlike the stored reason)."""
-    if detail and detail.startswith("invalid message"):
-        return "invalid_message"
-    if status_code is None or status_code in {401, 403, 429} or status_code >= 500:
-        return "retry_horizon"  # retryable answers only give up at the horizon
-    return f"http_{status_code}"
 
 
 async def _first_set(*events: asyncio.Event, within_s: float) -> asyncio.Event | None:

@@ -34,6 +34,18 @@ from ctsync.web._auth import (
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|authorization|write_?key|api_?key", re.I)
 _URL_PASSWORD = re.compile(r"://([^:/@\s]+):[^@\s]*@")
 MAX_FORM_BYTES = 1024 * 1024
+# Pages hold no script and load nothing from elsewhere; no other site may frame them
+# (a framed replay button is a click-jacking target) or read where they came from.
+PAGE_HEADERS = {
+    "cache-control": "no-store",
+    "content-security-policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+}
 
 
 def when(ts: float | None) -> str:
@@ -128,7 +140,7 @@ def render(
     )
     response.body = response.render(html)
     response.headers["content-length"] = str(len(response.body))
-    response.headers["cache-control"] = "no-store"
+    response.headers.update(PAGE_HEADERS)
     return response
 
 
@@ -139,7 +151,7 @@ def refusal(request: Request, status_code: int, message: str) -> HTMLResponse:
         .get_template("error.html")
         .render(request=request, message=message, status_code=status_code)
     )
-    return HTMLResponse(html, status_code=status_code, headers={"cache-control": "no-store"})
+    return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
 
 
 def guard(request: Request) -> Session | Response | None:
