@@ -73,13 +73,15 @@ def init_sentry(settings: Settings) -> bool:
     except ImportError:
         log.warning("sentry_unavailable", action="start", hint="pip install 'ctsync[sentry]'")
         return False
-    sentry_sdk.init(
-        dsn=settings.sentry_dsn.get_secret_value(),
-        before_send=scrub_event,  # type: ignore[arg-type]
-        send_default_pii=False,
-        include_local_variables=False,
-        traces_sample_rate=0.0,
-    )
+    if not sentry_sdk.get_client().is_active():  # the CLI and the app factory both ask
+        sentry_sdk.init(
+            dsn=settings.sentry_dsn.get_secret_value(),
+            before_send=scrub_event,  # type: ignore[arg-type]
+            send_default_pii=False,
+            include_local_variables=False,
+            traces_sample_rate=0.0,
+        )
+    # Again after every logging set-up: configure_logging replaces the processors.
     processors = list(structlog.get_config()["processors"])
     if _forward_errors not in processors:
         # Before the exception is rendered to text, so Sentry gets the exception itself.

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ctsync import __version__
 from ctsync.config import Settings
 from ctsync.errors import InputError, StoreError, StoreUnavailable
-from ctsync.logs import get_logger
+from ctsync.logs import configure_logging, get_logger
 from ctsync.service import Runtime, freeze_startup_heap
 from ctsync.web._admin import router as admin_router
 from ctsync.web._dashboard import router as dashboard_router
@@ -44,6 +44,7 @@ def create_app(
     serve``, Vercel); start-up objects are frozen out of garbage collection.
     """
     settings = settings or Settings()
+    configure_logging(settings.log_level)
     if settings.sentry_dsn is not None:  # the Vercel entry point has no CLI to do it
         from ctsync._sentry import init_sentry  # noqa: PLC0415
 

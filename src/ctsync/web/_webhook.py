@@ -12,7 +12,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ctsync import metrics
-from ctsync.errors import InputError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from ctsync.errors import (
+    InputError,
+    PayloadTooLarge,
+    StoreError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from ctsync.ingress import (
     MAX_BODY_BYTES,
     SOURCES,
@@ -119,11 +125,27 @@ async def webhook_handshake(request: Request) -> Response:
 
 
 async def _timed(request: Request, source: str | None) -> Response:
+    """Answer a delivery; every answer is counted, a raised 4xx or 503 included."""
     started = time.perf_counter()
-    response = await _handle_delivery(request, source)
+    try:
+        response = await _handle_delivery(request, source)
+    except Exception as exc:
+        metrics.REQUESTS.labels(code=str(_status_of(exc))).inc()
+        metrics.WEBHOOK_LATENCY.observe(time.perf_counter() - started)
+        raise
     metrics.REQUESTS.labels(code=str(response.status_code)).inc()
     metrics.WEBHOOK_LATENCY.observe(time.perf_counter() - started)
     return response
+
+
+def _status_of(exc: Exception) -> int:
+    """The status the app's error handlers answer ``exc`` with (see web/_app.py)."""
+    if isinstance(exc, InputError):
+        return exc.status_code
+    if isinstance(exc, StoreError):
+        return 503
+    code = getattr(exc, "status_code", 500)
+    return code if isinstance(code, int) else 500
 
 
 async def _handle_delivery(request: Request, source: str | None) -> Response:
