@@ -234,6 +234,18 @@ def test_replay_by_filter_previews_then_resends(server: ThreadServer, fake: Fake
     assert fake.messages[1]["traits"]["email"] == "nine@example.com"
 
 
+def test_odd_ids_and_cookies_are_not_errors(server: ThreadServer) -> None:
+    client, csrf = logged_in(server)
+    for raw in ("\u00b2", "\u0663", "9" * 30, "-1"):
+        assert client.get(f"/admin/events/{raw}").status_code == 404
+        assert client.get("/admin/events", params={"before": raw}).status_code == 200
+        r = client.post("/admin/replay-messages", data={"csrf": csrf, "id": raw})
+        assert "replayed+0" in r.headers["location"]
+    cookie = "ctsync_session=\u00b2.x.1.y".encode()
+    forged = httpx.get(f"{server.url}/admin/", headers={"cookie": cookie}, timeout=10)
+    assert forged.status_code == 303  # no session: to the login page
+
+
 def test_a_replay_by_filter_needs_a_filter(server: ThreadServer) -> None:
     client, csrf = logged_in(server)
     r = client.post("/admin/replay", data={"csrf": csrf})

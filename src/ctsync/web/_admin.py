@@ -244,8 +244,8 @@ async def event_timeline(request: Request) -> Response:
     """One event as steps: received, mapped, each attempt, delivered or dead-lettered."""
     rt = _admin(request)
     raw = str(request.path_params["event_id"])
-    if not raw.isdigit():
-        raise InputError(f"event id must be a number, not {raw[:40]!r}")
+    if not _ROW_ID.fullmatch(raw) or int(raw) > _MAX_ROW_ID:
+        raise InputError(f"event id must be a number from 1 to {_MAX_ROW_ID}, not {raw[:40]!r}")
     found = await _read(rt, lambda c: timeline(c, int(raw)))
     if found is None:
         return JSONResponse({"error": f"no event {raw}"}, status_code=404)

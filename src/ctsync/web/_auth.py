@@ -91,7 +91,7 @@ def read_session(request: Request) -> Session | None:
     """The request's valid session, if any."""
     raw = request.cookies.get(COOKIE, "")
     parts = raw.split(".")
-    if len(parts) != 4 or not parts[0].isdigit():
+    if len(parts) != 4 or not (parts[0].isascii() and parts[0].isdigit()) or len(parts[0]) > 12:
         return None
     issued, nonce, auth, sig = parts
     if not hmac.compare_digest(sig, _sign(_key(request), f"{issued}.{nonce}.{auth}")):

@@ -29,7 +29,7 @@ from ctsync.store._browse import (
 from ctsync.store._ops import counts
 from ctsync.web import _chart
 from ctsync.web._auth import admin_open, read_session
-from ctsync.web._pages import guard, mask, now, parse_time, read, render, runtime, text
+from ctsync.web._pages import guard, mask, now, parse_time, read, render, row_id, runtime, text
 from ctsync.web._replay import replay_preview
 from ctsync.web._webhook import ready
 
@@ -104,7 +104,7 @@ def _event_filter(request: Request) -> EventFilter:
         type=text(q.get("type"), "type", limit=100),
         since=parse_time(q.get("since"), "since"),
         until=parse_time(q.get("until"), "until"),
-        before=int(before) if before.isdigit() else None,
+        before=row_id(before),
     )
 
 
@@ -139,7 +139,8 @@ async def event(request: Request) -> Response:
     if isinstance(session, Response):
         return session
     raw = str(request.path_params["event_id"])
-    found = await read(request, lambda c: timeline(c, int(raw))) if raw.isdigit() else None
+    wanted = row_id(raw)
+    found = None if wanted is None else await read(request, lambda c: timeline(c, wanted))
     if found is None:
         return render(request, "error.html", session, 404, message=f"no event {raw[:40]}")
     try:

@@ -229,6 +229,20 @@ def text(value: str | None, name: str, *, limit: int = 320) -> str | None:
     return value.strip()
 
 
+_ROW_ID = re.compile(r"[0-9]{1,19}")
+_MAX_ROW_ID = 2**63 - 1
+
+
+def row_id(raw: str) -> int | None:
+    """A row id from a path or form: ASCII digits within BIGINT, else None.
+
+    ``str.isdigit()`` and ``int()`` also take other scripts' digits ("²", "٣").
+    """
+    if not _ROW_ID.fullmatch(raw) or int(raw) > _MAX_ROW_ID:
+        return None
+    return int(raw)
+
+
 def now() -> float:
     """The current Unix time (one place, for the pages)."""
     return time.time()

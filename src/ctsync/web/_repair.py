@@ -27,6 +27,7 @@ from ctsync.web._pages import (
     read,
     refusal,
     render,
+    row_id,
     runtime,
     write,
 )
@@ -65,7 +66,8 @@ async def _selected(request: Request, fields: dict[str, str]) -> list[int]:
         reason = fields["reason"]
         ids: list[int] = await read(request, lambda c: dead_ids_of_reason(c, reason))
         return ids
-    return [int(v) for v in await form_values(request, "id") if v.isdigit()]
+    checked = [row_id(v) for v in await form_values(request, "id")]
+    return [i for i in checked if i is not None]
 
 
 @router.post("/replay-messages")
