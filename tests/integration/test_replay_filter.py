@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ctsync.config import Settings
 from ctsync.web import create_app
@@ -161,3 +163,36 @@ def test_cli_replay_by_filter_and_timeline(
     fake.wait_for(lambda: fake.message_ids() == ev["messageIds"])
     bad = ctsync(env, "replay", "--status", "pending")
     assert bad.returncode == 2
+
+
+_FIELDS = st.sampled_from(["customer", "email", "since", "until", "status", "newIds", "x"])
+_VALUES = st.one_of(
+    st.text(max_size=40),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(["2026-11-30T14:00", "9999-12-31T23:59:59+14:00", "0001-01-01", "1e308"]),
+)
+
+
+def test_odd_filters_are_a_4xx_never_a_5xx(server: ThreadServer) -> None:
+    answers: dict[int, int] = {}
+
+    @given(body=st.dictionaries(_FIELDS, _VALUES, max_size=5))
+    @settings(
+        max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def check(body: dict[str, Any]) -> None:
+        query = {k: str(v) for k, v in body.items() if v is not None}
+        for r in (
+            api(server, "GET", "/replay/preview", params=query),
+            api(server, "POST", "/replay/filter", json=body),
+            httpx.get(f"{server.url}/admin/events", params=query, timeout=10),
+            httpx.get(f"{server.url}/admin/replay", params={**query, "preview": "1"}, timeout=10),
+        ):
+            answers[r.status_code] = answers.get(r.status_code, 0) + 1
+            assert r.status_code < 500, (body, r.text)
+
+    check()
+    assert answers.get(400, 0) > 0
