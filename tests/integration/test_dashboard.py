@@ -270,3 +270,17 @@ def test_overview_chart_and_dry_run(server: ThreadServer, fake: FakeSegment) -> 
     assert "&#34;userId&#34;: &#34;dry@example.com&#34;" in page
     bad = client.post("/admin/dry-run", data={"csrf": csrf, "payload": "{"}).text
     assert 'role="alert"' in bad
+
+
+def test_events_are_paged(server: ThreadServer) -> None:
+    ids = [deliver(server, payloads.created(f"c-p{i}"))["eventId"] for i in range(53)]
+    client, _ = logged_in(server)
+    first = client.get("/admin/events", params={"type": "CustomerCreated"}).text
+    shown = [int(i) for i in re.findall(r'href="/admin/events/(\d+)"', first)]
+    assert shown == sorted(ids, reverse=True)[:50]
+    older = re.search(r'href="/admin/events\?([^"]+)">Older events', first)
+    assert older
+    second = client.get("/admin/events?" + html.unescape(older.group(1))).text
+    rest = [int(i) for i in re.findall(r'href="/admin/events/(\d+)"', second)]
+    assert rest == sorted(ids, reverse=True)[50:]
+    assert "Older events" not in second

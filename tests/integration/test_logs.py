@@ -58,7 +58,17 @@ def test_one_line_per_stage_without_personal_data(sqlite_url: str, tmp_path: Pat
                 events = {e.get("event") for e in found}
                 return found if {"recorded", "dead_lettered", "delivered"} <= events else []
 
-            found = wait_for(staged, what="the recorded, delivered and dead_lettered lines")
+            wait_for(staged, what="the recorded, delivered and dead_lettered lines")
+            r = httpx.post(
+                f"{server.url}/api/admin/replay/filter", json={"email": EMAIL}, timeout=10
+            )
+            assert r.json() == {"replayed": 1}
+
+            def replayed() -> list[dict[str, Any]]:
+                found = lines(log_path)
+                return found if any(e["event"] == "replayed" for e in found) else []
+
+            found = wait_for(replayed, what="the replayed line")
     recorded = next(e for e in found if e["event"] == "recorded" and e["event_id"] == event_id)
     assert recorded["ct_message_id"] == body["id"]
     assert recorded["request_id"] == "req-123"
@@ -68,6 +78,9 @@ def test_one_line_per_stage_without_personal_data(sqlite_url: str, tmp_path: Pat
     assert dead["status_code"] == 400
     delivered = next(e for e in found if e["event"] == "delivered")
     assert ok["eventId"] in delivered["event_ids"]
+    replay = next(e for e in found if e["event"] == "replayed")
+    assert replay["count"] == 1
+    assert replay["email"].startswith("email:")
     text = log_path.read_text()
     assert EMAIL not in text
     assert EMAIL.lower() not in text

@@ -11,8 +11,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from ctsync import metrics
 from ctsync.errors import CtsyncError, InputError
 from ctsync.ingress import decode_json
+from ctsync.logs import get_logger
 from ctsync.pipeline import dry_run
 from ctsync.store._browse import dead_ids_of_reason, requeue, rows_by_id
 from ctsync.store._ops import discard
@@ -34,6 +36,7 @@ from ctsync.web._pages import (
 from ctsync.web._replay import replay_run
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
+log = get_logger("ctsync.replay")
 
 
 @router.post("/login")
@@ -85,6 +88,8 @@ async def replay_messages(request: Request) -> Response:
         request,
         lambda c: requeue(c, rows_by_id(c, ids), now=at, horizon_s=horizon, new_ids=new_ids),
     )
+    metrics.REPLAYED.labels(how="messages").inc(n)
+    log.info("replayed", action="replay", how="messages", count=n, ids=ids[:100], new_ids=new_ids)
     rt.drainer.notify()
     back = fields.get("back", "/admin/dead")
     return done(back if back.startswith("/admin/") else "/admin/dead", f"replayed {n}")
@@ -100,6 +105,7 @@ async def discard_letters(request: Request) -> Response:
     ids = await _selected(request, fields)
     at = now()
     n = await write(request, lambda c: discard(c, ids=ids, now=at))
+    log.info("discarded", action="discard", count=n, ids=ids[:100])
     return done("/admin/dead", f"discarded {n}")
 
 

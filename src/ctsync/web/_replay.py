@@ -14,10 +14,12 @@ from fastapi import Request
 
 from ctsync import metrics
 from ctsync.errors import InputError
+from ctsync.logs import get_logger
 from ctsync.mapping import normalize_email
 from ctsync.store._browse import ReplayFilter, replay_targets, requeue, retention_note
 from ctsync.web._pages import now, parse_time, read, runtime, text, write
 
+log = get_logger("ctsync.replay")
 STATUSES = ("delivered", "captured", "dead", "discarded")
 SAMPLE = 20
 
@@ -71,5 +73,17 @@ async def replay_run(request: Request, q: Mapping[str, Any], *, new_ids: bool) -
         ),
     )
     metrics.REPLAYED.labels(how="filter").inc(n)
+    log.info(
+        "replayed",
+        action="replay",
+        how="filter",
+        count=n,
+        new_ids=new_ids,
+        customer=f.customer,
+        email=f.user_id,  # hashed by the log scrubber
+        since=f.since,
+        until=f.until,
+        status=f.status,
+    )
     rt.drainer.notify()
     return n
