@@ -98,6 +98,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _store_down(request: Request, exc: StoreUnavailable) -> Response:
         log.warning("store_unavailable", action="store", error=str(exc))
         what = "the event could not be stored" if _is_webhook(request) else "the store failed"
+        if request.url.path.startswith("/admin"):
+            return refusal(request, 503, f"{what}, try again: {exc}")
         return JSONResponse(
             {"error": f"{what}, try again: {exc}"},
             status_code=503,
