@@ -284,6 +284,8 @@ def _replay_filter(
     from ctsync.mapping import normalize_email  # noqa: PLC0415
     from ctsync.store._browse import (  # noqa: PLC0415
         ReplayFilter,
+        overtaken,
+        overtaken_note,
         replay_targets,
         requeue,
         retention_note,
@@ -305,6 +307,9 @@ def _replay_filter(
     note = retention_note(f, retention_days=settings.retention_days, now=now)
     if note:
         err.print(f"[yellow]note:[/yellow] {note}")
+    behind = rt.store.read(lambda c: overtaken(c, replay_targets(c, f)))
+    if behind:
+        err.print(f"[yellow]note:[/yellow] {overtaken_note(behind)}")
     if dry_run:
         n = len(rt.store.read(lambda c: replay_targets(c, f)))
         out.print(f"would replay {n} message(s)")

@@ -196,3 +196,19 @@ def test_odd_filters_are_a_4xx_never_a_5xx(server: ThreadServer) -> None:
 
     check()
     assert answers.get(400, 0) > 0
+
+
+def test_a_partial_replay_warns_that_newer_traits_would_be_overtaken(
+    server: ThreadServer,
+) -> None:
+    deliver(server, payloads.created("c-o", email="o@example.com"))
+    deliver(server, payloads.first_name_set("c-o", version=2))
+    settled(server, 2)
+    newer = max(m["created_at"] for m in api(server, "GET", "/messages").json()["messages"])
+    until = dt.datetime.fromtimestamp(newer - 1e-4, dt.UTC).isoformat()  # microsecond rounding
+    partial = api(server, "GET", "/replay/preview", params={"customer": "c-o", "until": until})
+    assert partial.json()["count"] == 1
+    assert partial.json()["overtaken"].startswith("1 customer(s) have newer messages")
+    whole = api(server, "GET", "/replay/preview", params={"customer": "c-o"})
+    assert whole.json()["count"] == 2
+    assert whole.json()["overtaken"] is None

@@ -184,6 +184,34 @@ def replay_targets(conn: Conn, f: ReplayFilter) -> list[Row]:
     )
 
 
+def overtaken(conn: Conn, rows: Sequence[Row], *, limit: int = 500) -> int:
+    """How many customers among ``rows`` have a newer message outside them.
+
+    Replaying only older messages sends older traits after newer ones, and Segment
+    keeps what arrives last. (Counted for the first ``limit`` customers.)
+    """
+    newest: dict[str, int] = {}
+    for r in rows:
+        newest[r["order_key"]] = max(newest.get(r["order_key"], 0), int(r["id"]))
+    count = 0
+    for key, top in list(newest.items())[:limit]:
+        found = conn.one("latest_of_key", order_key=key)
+        if found and found["id"] is not None and int(found["id"]) > top:
+            count += 1
+    return count
+
+
+def overtaken_note(customers: int) -> str | None:
+    """The warning when a replay would send older traits after newer ones."""
+    if not customers:
+        return None
+    return (
+        f"{customers} customer(s) have newer messages outside this replay: their older "
+        "traits would reach Segment after the newer ones (Segment keeps what arrives "
+        "last). Extend the range to the present, or replay by customer."
+    )
+
+
 def requeue(
     conn: Conn,
     rows: Sequence[Row],

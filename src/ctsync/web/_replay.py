@@ -16,7 +16,14 @@ from ctsync import metrics
 from ctsync.errors import InputError
 from ctsync.logs import get_logger
 from ctsync.mapping import normalize_email
-from ctsync.store._browse import ReplayFilter, replay_targets, requeue, retention_note
+from ctsync.store._browse import (
+    ReplayFilter,
+    overtaken,
+    overtaken_note,
+    replay_targets,
+    requeue,
+    retention_note,
+)
 from ctsync.web._pages import now, parse_time, read, runtime, text, write
 
 log = get_logger("ctsync.replay")
@@ -47,8 +54,14 @@ def replay_filter(q: Mapping[str, Any]) -> ReplayFilter:
 async def replay_preview(request: Request, q: Mapping[str, Any]) -> dict[str, Any]:
     """How many messages a replay would queue, a sample, and the retention note."""
     f = replay_filter(q)
-    rows = await read(request, lambda c: replay_targets(c, f))
+
+    def load(c: Any) -> tuple[list[Any], int]:
+        found = replay_targets(c, f)
+        return found, overtaken(c, found)
+
+    rows, behind = await read(request, load)
     return {
+        "overtaken": overtaken_note(behind),
         "count": len(rows),
         "sample": [
             {"id": r["id"], "messageId": r["message_id"], "status": r["status"]}

@@ -287,7 +287,7 @@ SELECT id FROM outbox WHERE status = 'dead' AND last_error = :reason ORDER BY id
 
 -- replay_targets --
 -- Finished messages a replay by filter puts back (never pending ones: they go anyway).
-SELECT o.id, o.message_id, o.body, o.status, o.type, o.user_id FROM outbox o
+SELECT o.id, o.message_id, o.body, o.status, o.type, o.user_id, o.order_key FROM outbox o
 WHERE o.status IN ('delivered', 'captured', 'dead', 'discarded')
   AND (CAST(:status AS TEXT) IS NULL OR o.status = :status)
   AND (CAST(:user_id AS TEXT) IS NULL OR o.user_id = :user_id)
@@ -312,3 +312,8 @@ VALUES (:id, :now, 'replayed', NULL, NULL, :detail)
 
 -- outbox_row --
 SELECT id, message_id, body, status FROM outbox WHERE id = :id
+
+-- latest_of_key --
+-- A customer's newest message that reached (or will reach) the sink.
+SELECT MAX(id) AS id FROM outbox
+WHERE order_key = :order_key AND status IN ('delivered', 'captured', 'pending')
