@@ -98,7 +98,15 @@ def test_pages_need_a_login_and_the_cookie_is_strict(server: ThreadServer) -> No
     assert client.get("/admin/events").status_code == 200
 
 
+def test_the_cookie_is_secure_off_loopback(server: ThreadServer) -> None:
+    client = httpx.Client(base_url=server.url, timeout=10, headers={"host": "ops.example.com"})
+    page = client.get("/admin/login")
+    assert "; secure" in page.headers["set-cookie"].lower()
+
+
 def test_a_post_without_the_csrf_token_is_refused(server: ThreadServer) -> None:
+    anonymous = httpx.post(f"{server.url}/admin/login", data={"token": TOKEN}, timeout=10)
+    assert anonymous.status_code == 403
     client, csrf = logged_in(server)
     for path, data in (
         ("/admin/replay-messages", {"id": "1"}),
