@@ -28,8 +28,19 @@ from ctsync.store._browse import (
 )
 from ctsync.store._ops import counts
 from ctsync.web import _chart
-from ctsync.web._auth import admin_open, read_session
-from ctsync.web._pages import guard, mask, now, parse_time, read, render, row_id, runtime, text
+from ctsync.web._auth import NO_ACCESS, admin_closed, admin_open, read_session
+from ctsync.web._pages import (
+    guard,
+    mask,
+    now,
+    parse_time,
+    read,
+    refusal,
+    render,
+    row_id,
+    runtime,
+    text,
+)
 from ctsync.web._replay import replay_preview
 from ctsync.web._webhook import ready
 
@@ -47,6 +58,8 @@ async def root() -> Response:
 async def login_page(request: Request) -> Response:
     """The login form (the admin token)."""
     settings: Settings = request.app.state.settings
+    if admin_closed(settings):
+        return refusal(request, 403, NO_ACCESS)
     if admin_open(settings):
         return RedirectResponse("/admin/", status_code=303)
     failed = request.query_params.get("failed") is not None
