@@ -20,7 +20,7 @@ __all__ = [
     "SINK_KEY_REJECTED",
     "SINK_REACHABLE",
     "SINK_RESPONSES",
-    "SUBSCRIPTION_HEALTHY",
+    "SUBSCRIPTION",
     "WEBHOOK_LATENCY",
 ]
 
@@ -63,14 +63,15 @@ REPLAYED = Counter("ctsync_replayed_total", "Messages queued again by a replay",
 RETENTION_PURGED = Counter(
     "ctsync_retention_purged_total", "Rows retention removed, by kind", ["kind"]
 )
-# Set by the backfill and the subscription watchdog (their own module owns the values).
 BACKFILL_PROGRESS = Gauge(
-    "ctsync_backfill_resources", "Resources a backfill has read, by resource type", ["resource"]
+    "ctsync_backfill_processed",
+    "Resources each backfill has processed so far (read from the store at each scrape)",
+    ["name", "resource", "status"],
 )
-SUBSCRIPTION_HEALTHY = Gauge(
-    "ctsync_subscription_healthy",
-    "1 when the commercetools subscription is healthy, 0 when not",
-    ["subscription"],
+SUBSCRIPTION = Gauge(
+    "ctsync_subscription_status",
+    "The commercetools subscription's health: 1 for its current status, 0 for the others",
+    ["key", "status"],
 )
 SINK_KEY_REJECTED = Gauge(
     "ctsync_sink_key_rejected",

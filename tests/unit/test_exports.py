@@ -21,6 +21,9 @@ PACKAGES = [
     "ctsync.metrics",
     "ctsync.pipeline",
     "ctsync.service",
+    "ctsync.backfill",
+    "ctsync.fetcher",
+    "ctsync.watchdog",
 ]
 
 

@@ -14,7 +14,7 @@ __all__ = [
     "clone_state",
 ]
 
-PlanStatus = Literal["accepted", "ignored", "stale", "waiting", "failed"]
+PlanStatus = Literal["accepted", "ignored", "stale", "waiting", "failed", "fetching"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,7 @@ class MappingOptions:
 
     identity: Literal["email", "customer_id"] = "email"
     deleted_event: str = "Customer Deleted"
+    api_reads: bool = False  # CTP_* credentials: a notification without data is read later
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,7 @@ async def overview(request: Request) -> Response:
             "health": outbox_health(c, now=until),
             "counts": counts(c),
             "dead": dead_groups(c)[:5],
+            "backfills": c.all("list_backfills", limit=5),
         }
 
     data = await read(request, load)
@@ -97,6 +98,7 @@ async def overview(request: Request) -> Response:
         health=data["health"],
         counts=data["counts"],
         dead=data["dead"],
+        backfills=data["backfills"],
         ready=readiness,
         sink=rt.sink.name,
         capture=rt.settings.capture_mode,
