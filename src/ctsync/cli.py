@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -178,7 +178,9 @@ def _print_events(found: list[dict[str, Any]]) -> None:
             + (f" ({ev['reason']})" if ev["reason"] else "")
         )
         if "timeline" in ev:
-            _print_timeline(ev["timeline"])
+            from ctsync._replay_cli import print_timeline  # noqa: PLC0415
+
+            print_timeline(out, ev["timeline"])
             continue
         for m in ev["messages"]:
             out.print(
@@ -195,21 +197,6 @@ def _print_events(found: list[dict[str, Any]]) -> None:
                     f"latency={a['latency_ms'] or 0:.0f}ms {a['detail'] or ''}",
                     highlight=False,
                 )
-
-
-def _print_timeline(steps: list[dict[str, Any]]) -> None:
-    for step in steps:
-        at = time.strftime("%H:%M:%S", time.gmtime(step["at"])) if step["at"] else "--:--:--"
-        parts = [f"   {at} [cyan]{step['step']:<10}[/cyan]"]
-        if step.get("message_id"):
-            parts.append(step["message_id"])
-        if step.get("status_code") is not None:
-            parts.append(f"HTTP {step['status_code']}")
-        if step.get("latency_ms") is not None:
-            parts.append(f"{step['latency_ms']:.0f} ms")
-        if step.get("detail"):
-            parts.append(str(step["detail"]))
-        out.print(" ".join(parts), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -253,7 +240,11 @@ def replay(
     Messages keep their original messageId unless --new-ids; attempts start again at 0.
     """
     if customer or email or since or until or status:
-        _replay_filter(customer, email, since, until, status, dry_run=dry_run, new_ids=new_ids)
+        from ctsync._replay_cli import filter_of, replay_by_filter  # noqa: PLC0415
+
+        f = filter_of(customer, email, since, until, status)
+        rt = _runtime(_settings())
+        replay_by_filter(rt, f, dry_run=dry_run, new_ids=new_ids, out=out, err=err)
         return
     from ctsync.store._ops import replay as replay_rows  # noqa: PLC0415
 
@@ -270,70 +261,6 @@ def replay(
     )
     rt.store.close()
     out.print(f"replayed {n} message(s)")
-
-
-def _utc(value: datetime | None) -> float | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-
-
-def _replay_filter(
-    customer: str | None,
-    email: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    status: str | None,
-    *,
-    dry_run: bool,
-    new_ids: bool,
-) -> None:
-    from ctsync.mapping import normalize_email  # noqa: PLC0415
-    from ctsync.store._browse import (  # noqa: PLC0415
-        ReplayFilter,
-        overtaken,
-        overtaken_note,
-        replay_targets,
-        requeue,
-        retention_note,
-    )
-
-    if status not in {None, "delivered", "captured", "dead", "discarded"}:
-        err.print("--status: one of delivered, captured, dead, discarded")
-        raise typer.Exit(2)
-    f = ReplayFilter(
-        customer=customer,
-        user_id=normalize_email(email) if email else None,
-        since=_utc(since),
-        until=_utc(until),
-        status=status,
-    )
-    settings = _settings()
-    rt = _runtime(settings)
-    now = time.time()
-    note = retention_note(f, retention_days=settings.retention_days, now=now)
-    if note:
-        err.print(f"[yellow]note:[/yellow] {note}")
-    behind = rt.store.read(lambda c: overtaken(c, replay_targets(c, f)))
-    if behind:
-        err.print(f"[yellow]note:[/yellow] {overtaken_note(behind)}")
-    if dry_run:
-        n = len(rt.store.read(lambda c: replay_targets(c, f)))
-        out.print(f"would replay {n} message(s)")
-    else:
-        horizon = settings.retry_horizon_s
-        n = rt.store.write(
-            lambda c: requeue(
-                c,
-                replay_targets(c, f),
-                now=now,
-                horizon_s=horizon,
-                new_ids=new_ids,
-                why="replayed by filter (cli)",
-            )
-        )
-        out.print(f"replayed {n} message(s)")
-    rt.store.close()
 
 
 @app.command()

@@ -5,6 +5,7 @@ Counters live in the process-wide registry, so each test compares before and aft
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -13,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ctsync.config import Settings
 from ctsync.service import Runtime
+from ctsync.store import open_store
 from ctsync.web import create_app
 from tests import payloads
 from tests.fakes.segment import FakeSegment
@@ -109,3 +111,35 @@ def test_retention_counts_what_it_removed(sqlite_url: str, fake: FakeSegment) ->
     assert after[purged] - before.get(purged, 0.0) == 1
     assert rt.purged["messages"] == 1
     rt.store.close()
+
+
+def test_backfill_progress_on_the_overview_and_in_metrics(db_url: str) -> None:
+    settings = Settings(DATABASE_URL=db_url, CTSYNC_ALLOW_UNVERIFIED="true")
+    with ThreadServer(create_app(settings)) as server:
+        page = httpx.get(f"{server.url}/admin/", timeout=10).text
+        assert "No backfill has run" in page
+        store = open_store(db_url)
+        now = time.time()
+        store.write(
+            lambda c: c.run(
+                "backfill_begin",
+                name="customers",
+                resource="customer",
+                project_key="shop-test",
+                filters="{}",
+                total=250,
+                now=now,
+                restart=0,
+            )
+        )
+        store.write(
+            lambda c: c.run(
+                "backfill_page", name="customers", cursor="c-99", processed=100, queued=90, now=now
+            )
+        )
+        store.close()
+        page = httpx.get(f"{server.url}/admin/", timeout=10).text
+        assert 'data-testid="backfill-processed">100 of 250<' in page
+        samples = scrape(server)
+    labels = (("name", "customers"), ("resource", "customer"), ("status", "running"))
+    assert samples[("ctsync_backfill_processed", labels)] == 100
