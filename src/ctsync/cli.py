@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+mapping_app = typer.Typer(help="Mapping files: check one before using it.", no_args_is_help=True)
+app.add_typer(mapping_app, name="mapping")
 out = Console()
 err = Console(stderr=True)
 
@@ -223,17 +225,44 @@ def replay(
 @app.command()
 def transform(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="payload file")],
+    mapping: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="mapping file (default: CTSYNC_MAPPING)"),
+    ] = None,
 ) -> None:
     """Dry run of the mapping: a delivery file in, the Segment messages out (nothing stored)."""
     from ctsync.ingress import decode_json  # noqa: PLC0415
     from ctsync.pipeline import default_planner, dry_run  # noqa: PLC0415
 
+    options = _mapping(mapping or _settings().mapping_path)
     try:
-        results = dry_run(decode_json(path.read_bytes()), default_planner())
+        results = dry_run(decode_json(path.read_bytes()), default_planner(options))
     except CtsyncError as exc:
         err.print(f"[red]cannot map {path}:[/red] {exc}")
         raise typer.Exit(1) from exc
     out.print_json(json.dumps(results if len(results) != 1 else results[0]))
+
+
+@mapping_app.command("check")
+def mapping_check(
+    path: Annotated[Path, typer.Argument(dir_okay=False, help="mapping file (YAML)")],
+) -> None:
+    """Check a mapping file: exit 0 when usable, else each problem with its key and line."""
+    options = _mapping(path)
+    traits = ", ".join(spec.name for spec in options.traits)
+    out.print(f"{path}: ok (version {options.version}, identity {options.identity})")
+    out.print(f"traits: {traits}", highlight=False)
+
+
+def _mapping(path: Path | None) -> Any:
+    """The MappingOptions of ``path`` (None: the built-in mapping); exit 2 when invalid."""
+    from ctsync.mapping.file import MappingFileError, load_mapping  # noqa: PLC0415
+
+    try:
+        return load_mapping(path)
+    except MappingFileError as exc:
+        err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command("send-sample")

@@ -92,6 +92,19 @@ class Settings(BaseSettings):
             raise ValueError(msg) from exc
         return value
 
+    @field_validator("mapping_path")
+    @classmethod
+    def _valid_mapping(cls, value: Path | None) -> Path | None:
+        """A bad mapping file stops start-up here: never half-applied, never ignored."""
+        if value is not None:
+            from ctsync.mapping.file import MappingFileError, load_mapping  # noqa: PLC0415
+
+            try:
+                load_mapping(value)
+            except MappingFileError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("segment_endpoint")
     @classmethod
     def _strip_endpoint(cls, value: str) -> str:

@@ -25,7 +25,7 @@ from ctsync.sinks import Sink, make_sink
 from ctsync.store import Store, open_store
 from ctsync.store._ops import purge
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "mapping_options"]
 
 log = get_logger("ctsync.service")
 
@@ -56,7 +56,7 @@ class Runtime:
             store.migrate()
         sink = sink or make_sink(settings)
         drainer = Drainer(store, sink, drainer_config(settings))
-        return cls(settings, store, sink, drainer, default_planner(MappingOptions()))
+        return cls(settings, store, sink, drainer, default_planner(mapping_options(settings)))
 
     async def record(self, event: CtEvent) -> RecordResult:
         """Store one event durably, with its messages; returns what to tell the sender."""
@@ -95,6 +95,15 @@ class Runtime:
         """Close the sink and the store."""
         await self.sink.aclose()
         self.store.close()
+
+
+def mapping_options(settings: Settings) -> MappingOptions:
+    """The mapping of ``CTSYNC_MAPPING`` (MappingFileError when bad), else the built-in one."""
+    if settings.mapping_path is None:
+        return MappingOptions()  # the same as default.yaml (a test keeps them equal)
+    from ctsync.mapping.file import load_mapping  # noqa: PLC0415 - YAML only when needed
+
+    return load_mapping(settings.mapping_path)
 
 
 def freeze_startup_heap() -> None:

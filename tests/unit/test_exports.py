@@ -10,6 +10,7 @@ PACKAGES = [
     "ctsync",
     "ctsync.ingress",
     "ctsync.mapping",
+    "ctsync.mapping.file",
     "ctsync.store",
     "ctsync.delivery",
     "ctsync.sinks",

@@ -17,6 +17,7 @@ from ctsync.mapping._deltas import (
     plan_field_delta,
 )
 from ctsync.mapping._ids import Origin, version_token
+from ctsync.mapping._shape import shape_plan
 from ctsync.mapping._snapshot import SnapshotSource, plan_snapshot
 from ctsync.mapping._types import IdentityState, MappingOptions, Plan
 
@@ -49,9 +50,10 @@ def plan_event(
 ) -> Plan:
     """Map one commercetools event against the stored identity; never raises on odd data."""
     try:
-        return _dispatch(event, state, options)
+        plan = _dispatch(event, state, options)
     except _ODD_DATA as exc:
         return _failed(event.type, exc)
+    return shape_plan(plan, event.type, options)
 
 
 def plan_customer_read(
@@ -62,9 +64,10 @@ def plan_customer_read(
 ) -> Plan:
     """Map a customer read from the API (or a backfill page) as a full snapshot."""
     try:
-        return plan_snapshot(SnapshotSource(project_key), customer, state, options)
+        plan = plan_snapshot(SnapshotSource(project_key), customer, state, options)
     except _ODD_DATA as exc:
         return _failed("customer read", exc)
+    return shape_plan(plan, "customer read", options)
 
 
 def _failed(label: str, exc: Exception) -> Plan:
@@ -90,10 +93,10 @@ def _dispatch(event: CtEvent, state: IdentityState | None, options: MappingOptio
         return _snapshot(event, state, options)
     if event.type == "CustomerEmailChanged":
         return plan_email_change(_origin(event), event.payload, state, options)
-    return _delta(event, state)
+    return _delta(event, state, options)
 
 
-def _delta(event: CtEvent, state: IdentityState | None) -> Plan:
+def _delta(event: CtEvent, state: IdentityState | None, options: MappingOptions) -> Plan:
     known = state.user_id if state else None
     if event.type in _IGNORED or event.type not in _MAPPED_DELTAS:
         reason = _IGNORED.get(event.type, f"{event.type} does not change a Segment trait")
@@ -109,7 +112,7 @@ def _delta(event: CtEvent, state: IdentityState | None) -> Plan:
         return after_deletion(state, event.type)
     if event.type in FIELD_DELTAS:
         return plan_field_delta(_origin(event), event.payload, state)
-    return plan_address_delta(_origin(event), event.payload, state)
+    return plan_address_delta(_origin(event), event.payload, state, options)
 
 
 def _snapshot(event: CtEvent, state: IdentityState | None, options: MappingOptions) -> Plan:

@@ -2,27 +2,96 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 __all__ = [
+    "BUILTIN_TRAITS",
+    "CUSTOM_PREFIX",
+    "DEFAULT_TRAITS",
+    "AddressChoice",
     "IdentityState",
     "MappingOptions",
     "Plan",
     "PlanStatus",
     "SegmentMessage",
+    "TraitSpec",
     "clone_state",
 ]
 
 PlanStatus = Literal["accepted", "ignored", "stale", "waiting", "failed"]
 
 
+CUSTOM_PREFIX = "$"
+"""State keys of expression traits start with it, so they never meet a built-in trait."""
+
+BUILTIN_TRAITS = (
+    "email",
+    "firstName",
+    "lastName",
+    "name",
+    "birthday",
+    "company",
+    "phone",
+    "createdAt",
+    "commercetoolsCustomerId",
+    "address",
+)
+"""The traits ctsync computes itself, in the order a snapshot sends them by default."""
+
+AddressChoice = tuple[str, ...]
+"""Ordered choices: ``defaultBilling``, ``defaultShipping``, ``first``, ``key:<key>``."""
+
+
+@dataclass(frozen=True, slots=True)
+class TraitSpec:
+    """One trait the mapping sends: a built-in one (maybe renamed) or a JMESPath expression."""
+
+    name: str
+    builtin: str | None = None
+    expression: str | None = None
+
+    @property
+    def state_key(self) -> str:
+        """Where the identity map keeps this trait's last value."""
+        return self.builtin if self.builtin is not None else CUSTOM_PREFIX + self.name
+
+
+DEFAULT_TRAITS = tuple(TraitSpec(name, builtin=name) for name in BUILTIN_TRAITS)
+
+
 @dataclass(frozen=True, slots=True)
 class MappingOptions:
-    """How customers become Segment calls: the identity strategy and event names."""
+    """How commercetools events become Segment calls (the mapping file, loaded and checked).
+
+    The defaults are the built-in mapping (``mapping/default.yaml`` says the same;
+    a test keeps them equal).
+    """
 
     identity: Literal["email", "customer_id"] = "email"
     deleted_event: str = "Customer Deleted"
+    version: str = "ctsync-default-1"
+    traits: tuple[TraitSpec, ...] = DEFAULT_TRAITS
+    address_choice: AddressChoice = ("defaultBilling", "defaultShipping", "first")
+    phone_region: str | None = None
+    ignored: frozenset[str] = frozenset()
+    order_events: tuple[tuple[str, str], ...] = (
+        ("OrderCreated", "Order Completed"),
+        ("OrderImported", "Order Completed"),
+    )
+    state_events: tuple[tuple[str, str, str], ...] = (
+        ("OrderStateChanged", "Cancelled", "Order Cancelled"),
+    )
+
+    def output_name(self, state_key: str) -> str | None:
+        """The name a kept trait is sent under; None when the mapping drops it."""
+        return _output_names(self.traits).get(state_key)
+
+
+@functools.cache
+def _output_names(traits: tuple[TraitSpec, ...]) -> dict[str, str]:
+    return {spec.state_key: spec.name for spec in traits}
 
 
 @dataclass(frozen=True, slots=True)
