@@ -96,8 +96,12 @@ def record_event(
     its final status: a new customer's first event costs four statements (lock
     the identity, insert the event, queue the messages, store the identity).
     """
-    identity = _lock_identity(conn, event, now) if event.resource_type == "customer" else None
-    plan = _plan(planner, event, identity.state if identity else None)
+    kept = event.resource_type in _KEPT_RESOURCES
+    identity = _lock_identity(conn, event, now) if kept else None
+    state = identity.state if identity else None
+    if state is None and event.resource_type == "order":
+        state = _buyer_state(conn, event)
+    plan = _plan(planner, event, state)
     event_id = _insert_event(
         conn, event, now=now, status=plan.status, reason=plan.reason, user_id=plan.user_id
     )
@@ -114,6 +118,22 @@ def record_event(
     if result.status == "accepted" and identity is not None and identity.releases_waiting:
         _release_waiting(conn, event, planner=planner, now=now, horizon_s=horizon_s)
     return result
+
+
+_KEPT_RESOURCES = frozenset({"customer", "order"})
+"""Resources with an identity row: a customer's traits; an order's buyer, for its state changes."""
+
+
+def _buyer_state(conn: Conn, event: CtEvent) -> IdentityState | None:
+    """The identity of the customer a new order names (its userId when the order has no email)."""
+    order = event.payload.get("order") if event.payload_included else None
+    customer_id = order.get("customerId") if isinstance(order, dict) else None
+    if not isinstance(customer_id, str) or not customer_id:
+        return None
+    row = conn.one("identity_state", project_key=event.project_key, customer_id=customer_id)
+    if row is None or row["state"] is None:
+        return None
+    return IdentityState.from_json(json.loads(row["state"]))
 
 
 _MAX_USER_ID_BYTES = 320  # the longest email address (RFC 5321: 64 + 1 + 255)

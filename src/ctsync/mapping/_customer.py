@@ -17,6 +17,7 @@ from ctsync.mapping._deltas import (
     plan_field_delta,
 )
 from ctsync.mapping._ids import Origin, version_token
+from ctsync.mapping._orders import ORDER_TYPES, STATE_FIELDS, plan_order, plan_order_state
 from ctsync.mapping._shape import shape_plan
 from ctsync.mapping._snapshot import SnapshotSource, plan_snapshot
 from ctsync.mapping._types import IdentityState, MappingOptions, Plan
@@ -82,9 +83,15 @@ def _failed(label: str, exc: Exception) -> Plan:
 
 
 def _dispatch(event: CtEvent, state: IdentityState | None, options: MappingOptions) -> Plan:
-    if event.resource_type != "customer":
-        reason = f"{event.resource_type} events are not mapped (only customers, for now)"
-        return Plan("ignored", reason=reason)
+    if event.resource_type == "order":
+        return _order(event, state, options)
+    if event.resource_type == "customer":
+        return _customer(event, state, options)
+    reason = f"{event.resource_type} events are not mapped (only customers and orders)"
+    return Plan("ignored", reason=reason)
+
+
+def _customer(event: CtEvent, state: IdentityState | None, options: MappingOptions) -> Plan:
     if event.type in _DELETIONS:
         return plan_deletion(_origin(event), _payload(event), state, options)
     if event.kind == "change" or not event.payload_included:
@@ -94,6 +101,39 @@ def _dispatch(event: CtEvent, state: IdentityState | None, options: MappingOptio
     if event.type == "CustomerEmailChanged":
         return plan_email_change(_origin(event), event.payload, state, options)
     return _delta(event, state, options)
+
+
+def _order(event: CtEvent, state: IdentityState | None, options: MappingOptions) -> Plan:
+    """OrderCreated/OrderImported -> Order Completed; state changes -> the file's events."""
+    known = state.user_id if state else None
+    if event.type not in ORDER_TYPES and event.type not in STATE_FIELDS:
+        return Plan("ignored", reason=f"{event.type} is not mapped", user_id=known)
+    if not event.payload_included:
+        reason = f"the {event.type} notification carries no order data; {_API_HINT}"
+        return Plan("failed", reason=reason, user_id=known)
+    if event.type in STATE_FIELDS:
+        return plan_order_state(
+            event.project_key,
+            event.resource_id,
+            event.type,
+            event.payload,
+            state,
+            options,
+            event.created_at,
+        )
+    name = dict(options.order_events).get(event.type)
+    if name is None:
+        reason = f"the mapping ({options.version}) sends nothing for {event.type}"
+        return Plan("ignored", reason=reason, user_id=known)
+    return plan_order(
+        event.project_key,
+        event.payload.get("order"),
+        name,
+        state,
+        options,
+        fallback_id=event.resource_id,
+        timestamp=event.created_at,
+    )
 
 
 def _delta(event: CtEvent, state: IdentityState | None, options: MappingOptions) -> Plan:

@@ -34,6 +34,11 @@ VALUES (:project_key, :customer_id, NULL, NULL, :now)
 ON CONFLICT (project_key, customer_id) DO UPDATE SET project_key = excluded.project_key
 RETURNING user_id, state, waiting
 
+-- identity_state --
+-- A customer's identity without locking it: an order reads its buyer's userId.
+SELECT user_id, state FROM identities
+WHERE project_key = :project_key AND customer_id = :customer_id
+
 -- set_identity_waiting --
 -- Set when a delta waits for the customer's snapshot; cleared once they are released.
 UPDATE identities SET waiting = :waiting
