@@ -69,6 +69,7 @@ def test_send_sample_then_events_show_the_identify_calls(env: dict[str, str]) ->
         ("CustomerAddressAdded", "ignored"),  # the chosen (billing) address is unchanged
         ("ResourceUpdated", "failed"),  # no payload, no API credentials
         ("CustomerUpdated", "accepted"),  # the seed format
+        ("CustomerUpdated", "accepted"),  # the seed format in a Platform frame, no customer.id
         ("CustomerEmailChanged", "accepted"),
         ("CustomerDeleted", "accepted"),
     ]

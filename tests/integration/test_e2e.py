@@ -477,3 +477,90 @@ def test_admin_transform_is_a_dry_run_that_reports_unusable_items(serve: AppFact
     assert bad["status"] == "rejected"
     assert bad["reason"]
     assert admin(server, "stats")["events"] == {}  # nothing was stored
+
+
+# --- the proof of concept's payloads (issue 14 §1) -------------------------------------
+
+
+@pytest.mark.parametrize("framed", [False, True], ids=["bare", "with-resource"])
+@pytest.mark.parametrize(
+    "kind", ["CustomerCreated", "CustomerUpdated", "customer.created", "customer.updated"]
+)
+def test_a_seed_update_with_a_full_customer_refreshes_every_trait(
+    serve: AppFactory, fake: FakeSegment, kind: str, framed: bool
+) -> None:
+    server = serve()
+    assert post(server, payloads.created()).json()["status"] == "accepted"
+    update = payloads.seed(version=2, kind=kind)
+    if framed:  # as a Platform message: id, resource, resourceVersion beside the customer
+        update = {**payloads.message(kind, version=2), "customer": update["customer"]}
+    update["customer"]["lastName"] = "Smith"
+    r = post(server, update)
+    assert r.status_code == 200
+    assert r.json()["status"] == "accepted", r.json()
+    fake.wait_for(lambda: len(fake.messages) == 2)
+    assert [m["type"] for m in fake.messages] == ["identify", "identify"]
+    traits = fake.messages[1]["traits"]
+    assert traits["lastName"] == "Smith"
+    assert traits["name"] == "Jane Smith"
+    assert traits["address"]["city"] == "Berlin"
+
+
+def test_a_seed_message_with_resource_and_no_customer_id_is_a_snapshot(
+    serve: AppFactory, fake: FakeSegment
+) -> None:
+    """The customer id comes from resource.id, the version from resourceVersion."""
+    from ctsync.mapping import plan_customer_read
+
+    server = serve()
+    customer = payloads.customer("c-seed", version=5)
+    del customer["id"], customer["version"]
+    body = {
+        "notificationType": "Message",
+        "type": "customer.updated",
+        "projectKey": payloads.PROJECT,
+        "resource": {"typeId": "customer", "id": "c-seed"},
+        "resourceVersion": 5,
+        "customer": customer,
+    }
+    r = post(server, body)
+    assert r.json()["status"] == "accepted", r.json()
+    fake.wait_for(lambda: len(fake.messages) == 1)
+    [msg] = fake.messages
+    assert msg["traits"]["commercetoolsCustomerId"] == "c-seed"
+    # the same version read through the API (or a backfill) is the same Segment call
+    read = plan_customer_read(payloads.PROJECT, payloads.customer("c-seed", version=5), None)
+    assert msg["messageId"] == read.messages[0].message_id
+
+
+def test_a_customer_id_that_contradicts_the_resource_is_a_400(serve: AppFactory) -> None:
+    body = payloads.created("c-1")
+    body["customer"]["id"] = "c-2"
+    r = post(serve(), body)
+    assert r.status_code == 400
+    assert "resource.id" in r.json()["error"]
+
+
+# --- distinct messages of one update get distinct messageIds (issue 14 §4) -------------
+
+
+def test_two_address_removals_of_one_update_are_both_applied(
+    serve: AppFactory, fake: FakeSegment
+) -> None:
+    server = serve()
+    book = [
+        {"id": a, "country": "DE", "city": city}
+        for a, city in (("a1", "Berlin"), ("a2", "Hamburg"), ("a3", "Munich"))
+    ]
+    created = payloads.created(email="jane@example.com", addresses=book)
+    assert post(server, created).json()["status"] == "accepted"
+    # one update request with two removeAddress actions: one resourceVersion, two messages
+    first = payloads.message("CustomerAddressRemoved", version=2, address=book[0])
+    second = payloads.message("CustomerAddressRemoved", version=2, address=book[1])
+    first["sequenceNumber"], second["sequenceNumber"] = 2, 3
+    answers = [post(server, first).json(), post(server, second).json()]
+    assert [a["status"] for a in answers] == ["accepted", "accepted"], answers
+    fake.wait_for(lambda: len(fake.messages) == 3)
+    ids = {m["messageId"] for m in fake.messages}
+    assert len(ids) == 3
+    assert fake.messages[-1]["traits"]["address"]["city"] == "Munich"

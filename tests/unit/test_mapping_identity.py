@@ -154,12 +154,25 @@ def test_delta_after_deletion_is_stale() -> None:
 def test_delta_ids_deterministic_and_distinct() -> None:
     state = _state()
     first = plan_event(_event("CustomerFirstNameSet", 2, firstName="A"), state)
-    again = plan_event(_event("CustomerFirstNameSet", 2, firstName="A", message_id="other"), state)
+    again = plan_event(_event("CustomerFirstNameSet", 2, firstName="A"), state)
     last = plan_event(_event("CustomerLastNameSet", 2, lastName="B"), state)
     later = plan_event(_event("CustomerFirstNameSet", 3, firstName="A"), state)
     ids = [p.messages[0].message_id for p in (first, again, last, later)]
-    assert ids[0] == ids[1], "a redelivery of one version must keep its messageId"
+    assert ids[0] == ids[1], "a redelivery of one message must keep its messageId"
     assert len({ids[0], ids[2], ids[3]}) == 3
+
+
+def test_messages_of_one_update_get_distinct_ids() -> None:
+    """One update with two actions of one kind: same version and type, next sequenceNumber."""
+    state = _state()
+    one, two = (
+        dataclasses.replace(_event("CustomerFirstNameSet", 2, firstName=n), sequence_number=s)
+        for n, s in (("A", 4), ("B", 5))
+    )
+    redelivered = dataclasses.replace(one, message_id="a-different-delivery-id")
+    ids = [plan_event(e, state).messages[0].message_id for e in (one, two, redelivered)]
+    assert ids[0] != ids[1]
+    assert ids[0] == ids[2], "the sequenceNumber, not the delivery, decides"
 
 
 def test_unversioned_delta_id_follows_message_id() -> None:

@@ -149,7 +149,12 @@ def test_events_without_usable_data(event: CtEvent, status: str, reason_word: st
     [
         pytest.param("CustomerCreated", {}, "customer", id="created-no-customer"),
         pytest.param("CustomerCreated", {"customer": "x"}, "customer", id="created-string"),
-        pytest.param("CustomerCreated", {"customer": {"email": "a@b.c"}}, "id", id="no-id"),
+        pytest.param(
+            "CustomerCreated",
+            {"customer": {"id": "someone-else", "email": "a@b.c"}},
+            "resource",
+            id="id-not-the-resource",
+        ),
         pytest.param(
             "CustomerCreated",
             {"customer": {"id": CID, "email": "a@b.c", "addresses": "x"}},

@@ -85,6 +85,7 @@ def _delta(type_: str, version: int, **payload: Any) -> CtEvent:
         created_at="2024-02-01T00:00:00.000Z",
         dedupe_key=f"msg:{type_}:{version}",
         payload={"type": type_, **payload},
+        sequence_number=version,
     )
 
 
@@ -316,7 +317,8 @@ def test_message_id_scheme_is_pinned() -> None:
     )
     state = plan.state
     first = plan_event(_delta("CustomerFirstNameSet", 8, firstName="A"), state).messages[0]
-    expected = uuid.uuid5(namespace, f"{PROJECT}|{CID}|8|CustomerFirstNameSet|0")
+    # a delta's id holds its sequenceNumber: the messages of one update share a version
+    expected = uuid.uuid5(namespace, f"{PROJECT}|{CID}|8|CustomerFirstNameSet|s8|0")
     assert first.message_id == str(expected)
     deleted = plan_event(_delta("CustomerDeleted", 9), state).messages[0]
     assert deleted.message_id == str(uuid.uuid5(namespace, f"{PROJECT}|Customer Deleted|{CID}"))

@@ -36,8 +36,8 @@ def parse_ct_payload(data: Any, *, envelope: str = "direct") -> CtEvent:
         msg = f"'notificationType' must be a string, not {_short(kind)}"
         raise InputError(msg)
     if kind == "Message":
-        if "resource" not in data and "customer" in data:
-            return _seed(data, envelope)
+        if "customer" in data and ("resource" not in data or data.get("type") in _SEED_TYPES):
+            return _snapshot(data, envelope)
         return _message(data, envelope)
     if kind in _CHANGES:
         return _change(data, envelope)
@@ -97,8 +97,14 @@ def _change(data: dict[str, Any], envelope: str) -> CtEvent:
     )
 
 
-def _seed(data: dict[str, Any], envelope: str) -> CtEvent:
-    """The proof of concept's format: notificationType Message, type, full ``customer``."""
+def _snapshot(data: dict[str, Any], envelope: str) -> CtEvent:
+    """A message carrying the full ``customer``: CustomerCreated, or the proof of concept's
+    CustomerUpdated / customer.created / customer.updated, with or without ``resource``.
+
+    The customer id is ``customer.id``, else ``resource.id``; the version is
+    ``customer.version``, else ``resourceVersion``. Every such message is a snapshot:
+    an update sent in the seed's format must refresh every trait, not be ignored.
+    """
     raw_type = data.get("type")
     mtype = _SEED_TYPES.get(raw_type) if isinstance(raw_type, str) else None
     if mtype is None:
@@ -108,10 +114,16 @@ def _seed(data: dict[str, Any], envelope: str) -> CtEvent:
         )
         raise InputError(msg)
     customer = _customer(data, "customer")
-    project = _opt_text(data, "projectKey") or "default"
-    cid = _text(customer, "id", where="customer.")
+    framed = "resource" in data  # a Platform message, not the seed's bare format
+    cid = _snapshot_id(data, customer)
+    project = _text(data, "projectKey") if framed else _opt_text(data, "projectKey") or "default"
     version = _version(customer, "version", where="customer.")
+    if version is None:
+        version = _version(data, "resourceVersion")
+    message_id = _opt_text(data, "id")
     key = f"v{version}" if version is not None else payload_hash(data)
+    dedupe_key = f"msg:{project}:{message_id}" if message_id else f"snap:{project}:{cid}:{key}"
+    sent, modified = _opt_text(data, "createdAt"), _opt_text(customer, "lastModifiedAt")
     return CtEvent(
         kind="snapshot",
         type=mtype,
@@ -119,12 +131,29 @@ def _seed(data: dict[str, Any], envelope: str) -> CtEvent:
         resource_type="customer",
         resource_id=cid,
         resource_version=version,
-        message_id=None,
-        created_at=_opt_text(customer, "lastModifiedAt") or _opt_text(data, "createdAt"),
-        dedupe_key=f"snap:{project}:{cid}:{key}",
+        message_id=message_id,
+        created_at=(sent or modified) if framed else (modified or sent),
+        dedupe_key=dedupe_key,
         payload=data,
+        sequence_number=_version(data, "sequenceNumber"),
         envelope=envelope,
     )
+
+
+def _snapshot_id(data: dict[str, Any], customer: dict[str, Any]) -> str:
+    """``customer.id``, else ``resource.id``; both given, they must agree."""
+    if "resource" not in data:
+        return _text(customer, "id", where="customer.")
+    type_id, resource_id = _resource(data)
+    if type_id != "customer":
+        msg = f"a message carrying 'customer' must be about a customer, not {_short(type_id)}"
+        raise InputError(msg)
+    if customer.get("id") is None:
+        return resource_id
+    if _text(customer, "id", where="customer.") != resource_id:
+        msg = "'customer.id' is not the message's 'resource.id'"
+        raise InputError(msg)
+    return resource_id
 
 
 def _resource(data: dict[str, Any]) -> tuple[str, str]:

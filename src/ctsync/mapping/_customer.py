@@ -16,7 +16,7 @@ from ctsync.mapping._deltas import (
     plan_email_change,
     plan_field_delta,
 )
-from ctsync.mapping._ids import Origin, version_token
+from ctsync.mapping._ids import Origin, payload_digest, version_token
 from ctsync.mapping._orders import ORDER_TYPES, STATE_FIELDS, plan_order, plan_order_state
 from ctsync.mapping._shape import shape_plan
 from ctsync.mapping._snapshot import SnapshotSource, plan_snapshot
@@ -163,7 +163,10 @@ def _snapshot(event: CtEvent, state: IdentityState | None, options: MappingOptio
         message_id=event.message_id,
         timestamp=event.created_at,
     )
-    return plan_snapshot(source, event.payload.get("customer"), state, options)
+    customer = event.payload.get("customer")
+    if isinstance(customer, dict) and customer.get("id") is None:
+        customer = {**customer, "id": event.resource_id}  # the seed's form: id in resource
+    return plan_snapshot(source, customer, state, options)
 
 
 def _without_data(event: CtEvent, state: IdentityState | None) -> Plan:
@@ -184,7 +187,19 @@ def _origin(event: CtEvent) -> Origin:
         token=version_token(version, event.message_id, event.payload),
         source=event.type,
         timestamp=event.created_at,
+        occurrence=_occurrence(event),
     )
+
+
+def _occurrence(event: CtEvent) -> str:
+    """What tells apart the messages of one update: sequenceNumber, else the message id.
+
+    One update with several actions yields messages with the same resourceVersion
+    and consecutive sequenceNumbers, possibly of the same type (two AddressRemoved).
+    """
+    if event.sequence_number is not None:
+        return f"s{event.sequence_number}"
+    return f"m{event.message_id or payload_digest(event.payload)}"
 
 
 def _payload(event: CtEvent) -> dict[str, Any]:

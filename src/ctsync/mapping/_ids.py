@@ -2,7 +2,9 @@
 
 Segment deduplicates on messageId, so a redelivery, an API read and a backfill
 of the same customer version must yield the same id, while two calls of one
-update (same version, different message types or positions) stay distinct.
+update (same version, consecutive sequenceNumbers, possibly the same type) stay
+distinct: a delta's id includes its sequenceNumber, else its commercetools message
+id; a full snapshot's does not, so live, read and backfill of a version coincide.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class Origin:
     token: str
     source: str
     timestamp: str | None
+    occurrence: str | None = None
+    """A delta's sequenceNumber (else its CT message id); None for a full snapshot."""
 
 
 def version_token(version: int | None, message_id: str | None, payload: Any) -> str:
@@ -51,7 +55,9 @@ def payload_digest(payload: Any) -> str:
 
 def call_id(origin: Origin, position: int) -> str:
     """The messageId of an Identify or Alias at ``position`` in its plan."""
-    return _uuid(origin.project_key, origin.customer_id, origin.token, origin.source, position)
+    parts: tuple[object, ...] = (origin.project_key, origin.customer_id, origin.token)
+    parts += (origin.source,) if origin.occurrence is None else (origin.source, origin.occurrence)
+    return _uuid(*parts, position)
 
 
 def track_id(project_key: str, event: str, business_id: str) -> str:
