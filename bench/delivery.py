@@ -84,6 +84,7 @@ def preload(db_url: str, bodies: Sequence[dict[str, Any]], *, chunk: int = 2000)
                 "status": "pending",
                 "error": None,
                 "finished_at": None,
+                "mapping_version": None,
             }
             for i, b in enumerate(bodies)
         ]

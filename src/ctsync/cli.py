@@ -254,6 +254,76 @@ def mapping_check(
     out.print(f"traits: {traits}", highlight=False)
 
 
+@mapping_app.command("diff")
+def mapping_diff(
+    path: Annotated[Path, typer.Argument(dir_okay=False, help="the new mapping file")],
+    last: Annotated[int | None, typer.Option(min=1, help="the last N stored events")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="events received since: ISO 8601 time, or 30m, 24h, 7d")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Replay stored events through FILE: what each would send differently (nothing is sent)."""
+    from ctsync.pipeline import default_planner  # noqa: PLC0415
+    from ctsync.remap import diff_mapping  # noqa: PLC0415
+
+    options = _mapping(path)
+    after = _since(since)
+    rt = _runtime(_settings())
+    try:
+        report = rt.store.read(
+            lambda c: diff_mapping(
+                c, default_planner(options), version=options.version, last=last, since=after
+            )
+        )
+    finally:
+        asyncio.run(rt.aclose())
+    if as_json:
+        out.print_json(json.dumps(report.to_json()))
+        return
+    _print_diff(report.to_json())
+
+
+def _since(value: str | None) -> float | None:
+    """Seconds since the epoch from an ISO 8601 time or a span back from now (30m, 24h, 7d)."""
+    if value is None:
+        return None
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if value[:-1].isdigit() and value[-1:] in units:
+        return time.time() - int(value[:-1]) * units[value[-1]]
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as exc:
+        err.print(f"--since: {value!r} is neither an ISO 8601 time nor a span like 24h")
+        raise typer.Exit(2) from exc
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def _print_diff(report: dict[str, Any]) -> None:
+    out.print(
+        f"mapping {report['mapping']}: {report['replayed']} event(s) replayed, "
+        f"{report['unchanged']} unchanged, {len(report['changed'])} would change, "
+        f"{len(report['skipped'])} skipped",
+        highlight=False,
+    )
+    for item in report["changed"]:
+        status = item["status"]
+        moved = (
+            "" if status["was"] == status["would"] else f" ({status['was']} -> {status['would']})"
+        )
+        out.print(f"\nevent {item['eventId']} {item['type']} {item['resourceId']}{moved}")
+        for call in item["calls"]:
+            out.print(f"  {call['call']}: {call['change']}", highlight=False)
+            for key in ("traits", "properties"):
+                for what, values in call.get(key, {}).items():
+                    out.print(f"    {key} {what}: {json.dumps(values)}", highlight=False)
+            for key in ("userId", "anonymousId", "previousId", "event"):
+                if key in call:
+                    out.print(f"    {key}: {json.dumps(call[key])}", highlight=False)
+
+
 def _mapping(path: Path | None) -> Any:
     """The MappingOptions of ``path`` (None: the built-in mapping); exit 2 when invalid."""
     from ctsync.mapping.file import MappingFileError, load_mapping  # noqa: PLC0415

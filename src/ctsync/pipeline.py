@@ -22,8 +22,10 @@ __all__ = [
     "Planner",
     "RecordResult",
     "RecordStatus",
+    "buyer_state",
     "default_planner",
     "dry_run",
+    "event_from_row",
     "record_event",
     "record_rejected",
 ]
@@ -100,7 +102,7 @@ def record_event(
     identity = _lock_identity(conn, event, now) if kept else None
     state = identity.state if identity else None
     if state is None and event.resource_type == "order":
-        state = _buyer_state(conn, event)
+        state = buyer_state(conn, event)
     plan = _plan(planner, event, state)
     event_id = _insert_event(
         conn, event, now=now, status=plan.status, reason=plan.reason, user_id=plan.user_id
@@ -124,7 +126,7 @@ _KEPT_RESOURCES = frozenset({"customer", "order"})
 """Resources with an identity row: a customer's traits; an order's buyer, for its state changes."""
 
 
-def _buyer_state(conn: Conn, event: CtEvent) -> IdentityState | None:
+def buyer_state(conn: Conn, event: CtEvent) -> IdentityState | None:
     """The identity of the customer a new order names (its userId when the order has no email)."""
     order = event.payload.get("order") if event.payload_included else None
     customer_id = order.get("customerId") if isinstance(order, dict) else None
@@ -258,6 +260,7 @@ def _queue_messages(
                 "status": "dead" if problem else "pending",
                 "error": f"invalid message: {problem}" if problem else None,
                 "finished_at": now if problem else None,
+                "mapping_version": plan.mapping_version,
             }
         )
     if not rows:
@@ -277,7 +280,7 @@ def _release_waiting(
     _set_waiting(conn, event, waiting=False)
     rows = conn.all("waiting_events", project_key=event.project_key, resource_id=event.resource_id)
     for row in rows:
-        waiting = _event_from_row(row)
+        waiting = event_from_row(row)
         identity = _lock_identity(conn, waiting, now)
         plan = _plan(planner, waiting, identity.state)
         _commit_plan(
@@ -333,7 +336,7 @@ def _store_identity(conn: Conn, event: CtEvent, state: IdentityState, now: float
     )
 
 
-def _event_from_row(row: dict[str, Any]) -> CtEvent:
+def event_from_row(row: dict[str, Any]) -> CtEvent:
     return CtEvent(
         kind=row["kind"],
         type=row["type"],

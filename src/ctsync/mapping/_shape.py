@@ -16,6 +16,7 @@ def shape_plan(plan: Plan, message_type: str, options: MappingOptions) -> Plan:
     file says, so the per-trait stale guard and derived traits (``name``) work the
     same; only what is sent changes.
     """
+    plan = replace(plan, mapping_version=options.version)
     if plan.status != "accepted" or not plan.messages:
         return plan
     if message_type in options.ignored:

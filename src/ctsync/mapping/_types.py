@@ -160,6 +160,7 @@ class Plan:
     state: IdentityState | None = None
     reason: str | None = None
     user_id: str | None = None
+    mapping_version: str | None = None
 
 
 def clone_state(state: IdentityState) -> IdentityState:

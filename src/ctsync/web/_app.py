@@ -19,6 +19,7 @@ from ctsync.errors import InputError, StoreError, StoreUnavailable
 from ctsync.logs import get_logger
 from ctsync.service import Runtime, freeze_startup_heap
 from ctsync.web._admin import router as admin_router
+from ctsync.web._mapping_api import router as mapping_router
 from ctsync.web._webhook import router as webhook_router
 
 log = get_logger("ctsync.web")
@@ -72,6 +73,7 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(webhook_router)
     app.include_router(admin_router)
+    app.include_router(mapping_router)
     return app
 
 

@@ -54,9 +54,10 @@ SELECT message_id FROM outbox WHERE event_id = :event_id
 
 -- insert_message --
 INSERT INTO outbox (event_id, message_id, order_key, type, user_id, body, status,
-                    attempts, created_at, deadline, next_attempt_at, last_error, finished_at)
+                    attempts, created_at, deadline, next_attempt_at, last_error, finished_at,
+                    mapping_version)
 VALUES (:event_id, :message_id, :order_key, :type, :user_id, :body, :status,
-        0, :now, :deadline, :now, :error, :finished_at)
+        0, :now, :deadline, :now, :error, :finished_at, :mapping_version)
 ON CONFLICT (message_id) DO NOTHING
 
 -- claim --
@@ -149,8 +150,27 @@ LIMIT :limit
 
 -- messages_of_event --
 SELECT id, message_id, type, user_id, body, status, attempts, created_at,
-       next_attempt_at, last_error, finished_at
+       next_attempt_at, last_error, finished_at, mapping_version
 FROM outbox WHERE event_id = :event_id ORDER BY id
+
+-- recent_events --
+-- The events a mapping diff replays: the last :limit, or those received since :since.
+SELECT id, dedupe_key, received_at, envelope, kind, type, project_key, resource_type,
+       resource_id, resource_version, message_id, created_at, status, reason, user_id
+FROM events
+WHERE received_at >= :since AND status NOT IN ('rejected', 'duplicate')
+ORDER BY id DESC
+LIMIT :limit
+
+-- resource_history --
+-- One resource's stored events in the order they were recorded (payloads included).
+SELECT id, dedupe_key, received_at, envelope, kind, type, project_key, resource_type,
+       resource_id, resource_version, message_id, created_at, status, reason, user_id,
+       payload
+FROM events
+WHERE project_key = :project_key AND resource_id = :resource_id AND id <= :up_to
+  AND status NOT IN ('rejected', 'duplicate')
+ORDER BY id
 
 -- attempts_of_message --
 SELECT at, outcome, status_code, latency_ms, detail FROM attempts
