@@ -85,6 +85,7 @@ def preload(db_url: str, bodies: Sequence[dict[str, Any]], *, chunk: int = 2000)
                 "error": None,
                 "finished_at": None,
                 "mapping_version": None,
+                "destination": "default",
             }
             for i, b in enumerate(bodies)
         ]

@@ -261,6 +261,7 @@ def _queue_messages(
                 "error": f"invalid message: {problem}" if problem else None,
                 "finished_at": now if problem else None,
                 "mapping_version": plan.mapping_version,
+                "destination": "default",
             }
         )
     if not rows:

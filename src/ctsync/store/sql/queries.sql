@@ -55,9 +55,9 @@ SELECT message_id FROM outbox WHERE event_id = :event_id
 -- insert_message --
 INSERT INTO outbox (event_id, message_id, order_key, type, user_id, body, status,
                     attempts, created_at, deadline, next_attempt_at, last_error, finished_at,
-                    mapping_version)
+                    mapping_version, destination)
 VALUES (:event_id, :message_id, :order_key, :type, :user_id, :body, :status,
-        0, :now, :deadline, :now, :error, :finished_at, :mapping_version)
+        0, :now, :deadline, :now, :error, :finished_at, :mapping_version, :destination)
 ON CONFLICT (message_id) DO NOTHING
 
 -- claim --
@@ -65,9 +65,11 @@ WITH candidates AS (
     SELECT o.id FROM outbox o
     WHERE o.status = 'pending' AND o.next_attempt_at <= :now
       AND (o.lease_until IS NULL OR o.lease_until < :now)
+      AND o.destination = :destination
       AND NOT EXISTS (
           SELECT 1 FROM outbox p
-          WHERE p.order_key = o.order_key AND p.status = 'pending' AND p.id < o.id)
+          WHERE p.order_key = o.order_key AND p.status = 'pending' AND p.id < o.id
+            AND p.destination = o.destination)
     ORDER BY o.next_attempt_at, o.id
     LIMIT :limit
     FOR UPDATE OF o SKIP LOCKED
@@ -83,9 +85,11 @@ WHERE id IN (
     SELECT o.id FROM outbox o
     WHERE o.status = 'pending' AND o.next_attempt_at <= :now
       AND (o.lease_until IS NULL OR o.lease_until < :now)
+      AND o.destination = :destination
       AND NOT EXISTS (
           SELECT 1 FROM outbox p
-          WHERE p.order_key = o.order_key AND p.status = 'pending' AND p.id < o.id)
+          WHERE p.order_key = o.order_key AND p.status = 'pending' AND p.id < o.id
+            AND p.destination = o.destination)
     ORDER BY o.next_attempt_at, o.id
     LIMIT :limit)
 RETURNING id, message_id, type, user_id, body, attempts, created_at, deadline, event_id
