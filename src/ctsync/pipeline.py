@@ -7,6 +7,7 @@ redelivery finds it by its dedupe key.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -14,7 +15,10 @@ from typing import Any, Literal
 
 from ctsync.ingress import parse_ct_payload, unwrap
 from ctsync.ingress._model import CtEvent
-from ctsync.mapping import IdentityState, MappingOptions, Plan, plan_event
+from ctsync.mapping import IdentityState, MappingOptions, Plan, SegmentMessage, plan_event
+from ctsync.mapping._ids import destination_id
+from ctsync.mapping._types import DEFAULT_DESTINATION
+from ctsync.plugins import TRANSFORMS_GROUP, Transform, load_plugin
 from ctsync.sinks import validate_message
 from ctsync.store import Conn, storable_text
 
@@ -53,9 +57,27 @@ class RecordResult:
 
 
 def default_planner(options: MappingOptions | None = None) -> Planner:
-    """The mapping stage with the given options."""
+    """The mapping stage with the given options, then the transforms they name."""
     opts = options or MappingOptions()
-    return lambda event, state: plan_event(event, state, opts)
+    if not opts.transforms:
+        return lambda event, state: plan_event(event, state, opts)
+    transforms = [load_plugin(TRANSFORMS_GROUP, name) for name in opts.transforms]
+    return lambda event, state: _transformed(plan_event(event, state, opts), transforms)
+
+
+def _transformed(plan: Plan, transforms: list[Transform]) -> Plan:
+    """Each message as the ``ctsync.transforms`` plugins leave it (None drops it)."""
+    messages = []
+    for msg in plan.messages:
+        body: dict[str, Any] | None = copy.deepcopy(msg.body)
+        for transform in transforms:
+            body = transform(body) if body is not None else None
+        if body is not None:
+            messages.append(replace(msg, body=body))
+    if plan.messages and not messages:
+        reason = "the mapping's transforms dropped every message"
+        return replace(plan, status="ignored", messages=(), reason=reason)
+    return replace(plan, messages=tuple(messages))
 
 
 def dry_run(data: Any, planner: Planner) -> list[dict[str, Any]]:
@@ -243,7 +265,8 @@ def _queue_messages(
 ) -> tuple[str, ...]:
     """Insert the plan's messages into the outbox; the ids of those that were new."""
     rows = []
-    for position, msg in enumerate(plan.messages):
+    fanned = _fan_out(plan)
+    for position, (destination, msg) in enumerate(fanned):
         body = json.dumps(msg.body, separators=(",", ":"), ensure_ascii=False)
         # Checked here, once: Segment answers 200 and drops such a message later.
         problem = validate_message(msg.body, size=len(body.encode()))
@@ -261,17 +284,31 @@ def _queue_messages(
                 "error": f"invalid message: {problem}" if problem else None,
                 "finished_at": now if problem else None,
                 "mapping_version": plan.mapping_version,
-                "destination": "default",
+                "destination": destination,
             }
         )
     if not rows:
         return ()
-    ids = tuple(msg.message_id for msg in plan.messages)
+    ids = tuple(msg.message_id for _, msg in fanned)
     if conn.many("insert_message", rows) == len(rows):
         return ids
     # Some were queued before (by another event with the same message ids): say which are new.
     mine = {row["message_id"] for row in conn.all("event_message_ids", event_id=event_id)}
     return tuple(i for i in ids if i in mine)
+
+
+def _fan_out(plan: Plan) -> list[tuple[str, SegmentMessage]]:
+    """Each message once per destination of the plan's route, with its own messageId there."""
+    if plan.destinations == (DEFAULT_DESTINATION,):
+        return [(DEFAULT_DESTINATION, m) for m in plan.messages]
+    out = []
+    for destination in plan.destinations:
+        for msg in plan.messages:
+            if destination != DEFAULT_DESTINATION:
+                new_id = destination_id(msg.message_id, destination)
+                msg = replace(msg, message_id=new_id, body={**msg.body, "messageId": new_id})  # noqa: PLW2901
+            out.append((destination, msg))
+    return out
 
 
 def _release_waiting(

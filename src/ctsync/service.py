@@ -9,19 +9,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anyio.to_thread
+from pydantic import SecretStr
 
 from ctsync.config import Settings
-from ctsync.delivery import Drainer, drainer_config
-from ctsync.errors import CtsyncError
+from ctsync.delivery import Drainer, Lanes, drainer_config
+from ctsync.errors import ConfigError, CtsyncError
 from ctsync.ingress._model import CtEvent
 from ctsync.logs import get_logger
 from ctsync.mapping import MappingOptions
+from ctsync.mapping._types import DEFAULT_DESTINATION
 from ctsync.pipeline import Planner, RecordResult, default_planner, record_event, record_rejected
-from ctsync.sinks import Sink, make_sink
+from ctsync.sinks import Sink, SinkSpec, build_sink, make_sink
 from ctsync.store import Store, open_store
 from ctsync.store._ops import purge
 
@@ -37,7 +40,7 @@ class Runtime:
     settings: Settings
     store: Store
     sink: Sink
-    drainer: Drainer
+    drainer: Drainer | Lanes
     planner: Planner
     started_at: float = field(default_factory=time.time)
 
@@ -55,8 +58,10 @@ class Runtime:
         if migrate:
             store.migrate()
         sink = sink or make_sink(settings)
-        drainer = Drainer(store, sink, drainer_config(settings))
-        return cls(settings, store, sink, drainer, default_planner(mapping_options(settings)))
+        options = mapping_options(settings)
+        default = Drainer(store, sink, drainer_config(settings))
+        drainer = _lanes(store, default, options, settings) if options.destinations else default
+        return cls(settings, store, sink, drainer, default_planner(options))
 
     async def record(self, event: CtEvent) -> RecordResult:
         """Store one event durably, with its messages; returns what to tell the sender."""
@@ -92,9 +97,46 @@ class Runtime:
                 return
 
     async def aclose(self) -> None:
-        """Close the sink and the store."""
+        """Close the sinks and the store."""
+        if isinstance(self.drainer, Lanes):
+            await self.drainer.aclose()
         await self.sink.aclose()
         self.store.close()
+
+
+def _lanes(store: Store, default: Drainer, options: MappingOptions, settings: Settings) -> Lanes:
+    """One lane for the default destination and one per destination of the mapping file."""
+    drainers, sinks = {DEFAULT_DESTINATION: default}, {}
+    for dest in options.destinations:
+        sinks[dest.name] = sink = build_sink(
+            SinkSpec(
+                name=dest.name,
+                type=dest.type,
+                endpoint=dest.endpoint,
+                write_key=_write_key(dest.name, dest.write_key_env),
+                timeout_s=settings.sink_timeout_s,
+            )
+        )
+        config = replace(
+            drainer_config(settings), destination=dest.name, rate_limit=dest.rate_limit
+        )
+        drainers[dest.name] = Drainer(store, sink, config)
+    return Lanes(drainers, sinks)
+
+
+def _write_key(destination: str, env_name: str | None) -> SecretStr | None:
+    """A destination's key, from the variable its mapping file names.
+
+    The one read of the environment outside Settings: the mapping file chooses
+    these names, so Settings cannot declare them. Read once, at start.
+    """
+    if env_name is None:
+        return None
+    value = os.environ.get(env_name)
+    if not value:
+        msg = f"destination {destination!r}: environment variable {env_name} is not set"
+        raise ConfigError(msg)
+    return SecretStr(value)
 
 
 def mapping_options(settings: Settings) -> MappingOptions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,6 +19,7 @@ from ctsync.mapping._deltas import (
 )
 from ctsync.mapping._ids import Origin, payload_digest, version_token
 from ctsync.mapping._orders import ORDER_TYPES, STATE_FIELDS, plan_order, plan_order_state
+from ctsync.mapping._routes import route
 from ctsync.mapping._shape import shape_plan
 from ctsync.mapping._snapshot import SnapshotSource, plan_snapshot
 from ctsync.mapping._types import IdentityState, MappingOptions, Plan
@@ -54,7 +56,7 @@ def plan_event(
         plan = _dispatch(event, state, options)
     except _ODD_DATA as exc:
         return _failed(event.type, exc)
-    return shape_plan(plan, event.type, options)
+    return _routed(shape_plan(plan, event.type, options), options, event.project_key, event.payload)
 
 
 def plan_customer_read(
@@ -68,7 +70,15 @@ def plan_customer_read(
         plan = plan_snapshot(SnapshotSource(project_key), customer, state, options)
     except _ODD_DATA as exc:
         return _failed("customer read", exc)
-    return shape_plan(plan, "customer read", options)
+    shaped = shape_plan(plan, "customer read", options)
+    return _routed(shaped, options, project_key, {"customer": customer})
+
+
+def _routed(plan: Plan, options: MappingOptions, project_key: str, payload: Any) -> Plan:
+    """The plan with the destinations its route names (the default one without routes)."""
+    if not options.routes or not plan.messages:
+        return plan
+    return replace(plan, destinations=route(options, project_key, payload))
 
 
 def _failed(label: str, exc: Exception) -> Plan:

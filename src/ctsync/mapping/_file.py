@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ctsync.errors import ConfigError
-from ctsync.mapping._schema import MappingFile, check_messages
+from ctsync.mapping._schema import MappingFile, check_messages, check_routes
 from ctsync.mapping._types import MappingOptions
 
 __all__ = [
@@ -73,6 +73,7 @@ def parse_mapping(text: str, source: str) -> MappingOptions:
             (tuple(e["loc"]), e["msg"]) for e in exc.errors(include_url=False, include_input=False)
         ]
     problems += check_messages(plain.get("messages", {}))
+    problems += check_routes(plain)
     if problems or parsed is None:
         described = sorted(_describe(document, loc, msg) for loc, msg in problems)
         raise MappingFileError(source, [text for _, text in described])

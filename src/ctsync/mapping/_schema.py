@@ -7,9 +7,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ctsync.mapping._types import BUILTIN_TRAITS, MappingOptions, TraitSpec
+from ctsync.mapping._types import (
+    BUILTIN_TRAITS,
+    DEFAULT_DESTINATION,
+    Destination,
+    MappingOptions,
+    Route,
+    TraitSpec,
+)
 
-__all__ = ["IDENTIFY_TYPES", "STATE_TYPES", "TRACK_TYPES", "MappingFile", "check_messages"]
+__all__ = [
+    "BUILTIN_SINKS",
+    "IDENTIFY_TYPES",
+    "STATE_TYPES",
+    "TRACK_TYPES",
+    "MappingFile",
+    "check_messages",
+    "check_routes",
+]
 
 Loc = tuple[str | int, ...]
 Problem = tuple[Loc, str]
@@ -102,6 +117,55 @@ class _Phone(BaseModel):
         return value
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DEST_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+BUILTIN_SINKS = frozenset({"segment", "capture"})
+
+
+class _Destination(BaseModel):
+    model_config = _STRICT
+
+    type: str = "segment"
+    write_key_env: str | None = None
+    endpoint: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9+.-]*://")
+    rate_limit: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secret(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "write_key" in value:
+            msg = "never write a key in the file: name its environment variable in write_key_env"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("write_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            msg = f"{value!r} is not an environment variable name"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _known_sink(cls, value: str) -> str:
+        from ctsync.plugins import SINKS_GROUP, plugin_names  # noqa: PLC0415
+
+        known = BUILTIN_SINKS | plugin_names(SINKS_GROUP)
+        if value not in known:
+            msg = f"unknown sink type {value!r} (installed: {', '.join(sorted(known))})"
+            raise ValueError(msg)
+        return value
+
+
+class _Route(BaseModel):
+    model_config = _STRICT
+
+    project: str = Field(min_length=1)
+    store: str | None = Field(default=None, min_length=1)
+    to: list[str] = Field(min_length=1)
+
+
 _DEFAULT = MappingOptions()
 
 
@@ -116,6 +180,20 @@ class MappingFile(BaseModel):
     phone: _Phone = _Phone()
     traits: dict[str, _Trait] | None = None
     messages: dict[str, Any] = Field(default_factory=dict)
+    destinations: dict[str, _Destination] = Field(default_factory=dict)
+    routes: list[_Route] = Field(default_factory=list)
+    transforms: list[str] = Field(default_factory=list)
+
+    @field_validator("transforms")
+    @classmethod
+    def _installed(cls, value: list[str]) -> list[str]:
+        from ctsync.plugins import TRANSFORMS_GROUP, plugin_names  # noqa: PLC0415
+
+        missing = sorted(set(value) - plugin_names(TRANSFORMS_GROUP))
+        if missing:
+            msg = f"no installed package provides the ctsync.transforms {', '.join(missing)}"
+            raise ValueError(msg)
+        return value
 
     @field_validator("version", mode="before")
     @classmethod
@@ -160,6 +238,12 @@ class MappingFile(BaseModel):
                 if isinstance(calls[t], dict)
                 for state, name in calls[t]["track"].items()
             ),
+            destinations=tuple(
+                Destination(name, d.type, d.write_key_env, d.endpoint, d.rate_limit)
+                for name, d in self.destinations.items()
+            ),
+            routes=tuple(Route(r.project, tuple(r.to), r.store) for r in self.routes),
+            transforms=tuple(self.transforms),
         )
 
 
@@ -180,6 +264,25 @@ def _default_messages() -> dict[str, Any]:
 
 def _track_states(call: Any) -> dict[str, str]:
     return dict(call["track"]) if isinstance(call, dict) else {}
+
+
+def check_routes(document: dict[str, Any]) -> list[Problem]:
+    """Destination names that are usable, and routes that name defined destinations."""
+    problems: list[Problem] = []
+    destinations = document.get("destinations")
+    names = set(destinations) if isinstance(destinations, dict) else set()
+    for name in names:
+        if not isinstance(name, str) or not _DEST_NAME.match(name) or name == DEFAULT_DESTINATION:
+            why = "a destination name is lower-case letters, digits, - and _ (not 'default')"
+            problems.append((("destinations", name), why))
+    routes = document.get("routes")
+    for i, route in enumerate(routes if isinstance(routes, list) else []):
+        targets = route.get("to") if isinstance(route, dict) else None
+        for target in targets if isinstance(targets, list) else []:
+            if target != DEFAULT_DESTINATION and target not in names:
+                why = f"{target!r} is not a destination of this file (nor 'default')"
+                problems.append((("routes", i, "to"), why))
+    return problems
 
 
 def check_messages(messages: Any) -> list[Problem]:

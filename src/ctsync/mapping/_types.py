@@ -9,12 +9,15 @@ from typing import Any, Literal
 __all__ = [
     "BUILTIN_TRAITS",
     "CUSTOM_PREFIX",
+    "DEFAULT_DESTINATION",
     "DEFAULT_TRAITS",
     "AddressChoice",
+    "Destination",
     "IdentityState",
     "MappingOptions",
     "Plan",
     "PlanStatus",
+    "Route",
     "SegmentMessage",
     "TraitSpec",
     "clone_state",
@@ -60,6 +63,29 @@ class TraitSpec:
 
 DEFAULT_TRAITS = tuple(TraitSpec(name, builtin=name) for name in BUILTIN_TRAITS)
 
+DEFAULT_DESTINATION = "default"
+"""The destination of SEGMENT_WRITE_KEY and SEGMENT_ENDPOINT (capture mode without a key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A sink a route sends to: its type, where, with which key (by env var name), how fast."""
+
+    name: str
+    type: str = "segment"
+    write_key_env: str | None = None
+    endpoint: str | None = None
+    rate_limit: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Events of ``project`` (and ``store``, when set) go to ``to``."""
+
+    project: str
+    to: tuple[str, ...]
+    store: str | None = None
+
 
 @dataclass(frozen=True, slots=True)
 class MappingOptions:
@@ -83,6 +109,9 @@ class MappingOptions:
     state_events: tuple[tuple[str, str, str], ...] = (
         ("OrderStateChanged", "Cancelled", "Order Cancelled"),
     )
+    destinations: tuple[Destination, ...] = ()
+    routes: tuple[Route, ...] = ()
+    transforms: tuple[str, ...] = ()
 
     def output_name(self, state_key: str) -> str | None:
         """The name a kept trait is sent under; None when the mapping drops it."""
@@ -161,6 +190,7 @@ class Plan:
     reason: str | None = None
     user_id: str | None = None
     mapping_version: str | None = None
+    destinations: tuple[str, ...] = (DEFAULT_DESTINATION,)
 
 
 def clone_state(state: IdentityState) -> IdentityState:
