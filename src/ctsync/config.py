@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEFAULT_SQLITE_URL", "Settings", "is_loopback_host"]
@@ -117,6 +117,21 @@ class Settings(BaseSettings):
             msg = "DATABASE_URL must start with sqlite:///, postgresql:// or postgres://"
             raise ValueError(msg)
         return value
+
+    @model_validator(mode="after")
+    def _send_fits_in_lease(self) -> Settings:
+        """A send that outlasts its claim would let a second drainer send it meanwhile.
+
+        Leases are renewed every third of CTSYNC_LEASE_S while a batch is in flight, so
+        one request (bounded by the timeout) must fit in a lease with room to renew.
+        """
+        if self.sink_timeout_s >= self.lease_s:
+            msg = (
+                f"CTSYNC_SINK_TIMEOUT_S ({self.sink_timeout_s:g} s) must be shorter than "
+                f"CTSYNC_LEASE_S ({self.lease_s:g} s): a send must fit in its lease"
+            )
+            raise ValueError(msg)
+        return self
 
     @property
     def capture_mode(self) -> bool:

@@ -44,6 +44,10 @@ def get_logger(name: str) -> Any:
 
 
 _EMAIL = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[A-Za-z]{2,}")
+# A secret in a query string or a key=value text (?token=..., writeKey=...).
+_SECRET_PARAM = re.compile(
+    r"(?i)\b(token|secret|password|write_?key|api_?key|client_secret|sig|signature)=[^&\s\"']+"
+)
 _SECRET_KEYS = {
     "authorization",
     "write_key",
@@ -66,8 +70,24 @@ def hash_email(value: str) -> str:
 
 def _mask(value: Any) -> Any:
     if isinstance(value, str):
+        value = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}=***", value)
         return _EMAIL.sub(lambda m: hash_email(m.group(0)), value)
     return value
+
+
+class _ScrubFilter(logging.Filter):
+    """The same scrubbing for stdlib records (uvicorn's access and error logs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _mask(record.getMessage())
+        record.args = None
+        return True
+
+
+def _stderr_logger(*args: Any) -> Any:
+    """A PrintLogger on the *current* stderr (a test runner may swap it)."""
+    del args
+    return structlog.PrintLogger(sys.stderr)
 
 
 def scrub(
@@ -84,7 +104,11 @@ def scrub(
 
 
 def configure_logging(level: str = "info", *, json_output: bool | None = None) -> None:
-    """Key=value lines on a terminal, JSON lines elsewhere; emails hashed in both."""
+    """Key=value lines on a terminal, JSON lines elsewhere; emails hashed in both.
+
+    Every entry point calls it (the CLI, the app factory that the Vercel entry and any
+    ASGI server use), so no process logs with structlog's unscrubbed defaults.
+    """
     as_json = not sys.stderr.isatty() if json_output is None else json_output
     renderer: Any = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
@@ -101,6 +125,10 @@ def configure_logging(level: str = "info", *, json_output: bool | None = None) -
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+    for name in ("uvicorn", "uvicorn.access", "uvicorn.error"):
+        stdlib = logging.getLogger(name)
+        if not any(isinstance(f, _ScrubFilter) for f in stdlib.filters):
+            stdlib.addFilter(_ScrubFilter())

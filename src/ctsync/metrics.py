@@ -11,6 +11,8 @@ __all__ = [
     "RATE_LIMITED",
     "REQUESTS",
     "SEND_LATENCY",
+    "SINK_KEY_REJECTED",
+    "SINK_REACHABLE",
     "WEBHOOK_LATENCY",
 ]
 
@@ -31,3 +33,10 @@ SEND_LATENCY = Histogram(
 )
 RATE_LIMITED = Counter("ctsync_rate_limited_total", "Times delivery waited for the rate limit")
 OUTBOX = Gauge("ctsync_outbox_messages", "Outbox messages by status", ["status"])
+SINK_KEY_REJECTED = Gauge(
+    "ctsync_sink_key_rejected",
+    "1 while the sink answers 401/403 (a bad or rotated write key); messages are retried",
+)
+SINK_REACHABLE = Gauge(
+    "ctsync_sink_reachable", "1 when the last readiness probe reached the sink, else 0"
+)

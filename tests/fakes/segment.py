@@ -64,7 +64,7 @@ class Answer:
     """
 
     status: int
-    retry_after: float | None = None
+    retry_after: float | str | None = None  # a str is sent as it is: "inf", an HTTP date
     delay: float = 0.0
     record: bool = False
     body: bytes | None = None  # raw bytes to answer with instead of Segment's JSON error
@@ -322,6 +322,8 @@ class FakeSegment:
             self._answered(state, path, injected.status, messages, "injected after recording")
             return _error(injected.status, "injected", "injected failure", injected.retry_after)
         self._answered(state, path, 200, messages)
+        if injected is not None and injected.body is not None:  # an odd body on success
+            return Response(injected.body, injected.status, media_type="text/plain")
         return JSONResponse({"success": True})
 
     def _next_failure(self) -> tuple[Answer | None, float, _State]:
@@ -441,10 +443,13 @@ async def _json_params(request: Request) -> dict[str, Any]:
     return params if isinstance(params, dict) else {}
 
 
-def _error(status: int, code: str, message: str, retry_after: float | None = None) -> JSONResponse:
+def _error(
+    status: int, code: str, message: str, retry_after: float | str | None = None
+) -> JSONResponse:
     headers = {}
     if retry_after is not None and status in {429, 503}:
-        headers["Retry-After"] = f"{retry_after:g}"
+        given = retry_after if isinstance(retry_after, str) else f"{retry_after:g}"
+        headers["Retry-After"] = given
     return JSONResponse({"success": False, "code": code, "message": message}, status, headers)
 
 

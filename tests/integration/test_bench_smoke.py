@@ -3,12 +3,13 @@
 No wall-clock numbers are asserted; only that every contender delivers every
 message exactly once, that the load generator's deliveries are all distinct,
 and that the report renders a verdict for each target. The wrk parts are
-skipped when wrk is not installed (the suite installs nothing).
+skipped outside CI when wrk is not installed (./dev test installs it).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -28,7 +29,11 @@ from tests.fakes.segment import FakeSegment
 from tests.helpers import ThreadServer
 
 KEY = "bench-smoke-key"
-needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+# ./dev test installs Debian's wrk; under CI=true its absence fails instead of skipping.
+needs_wrk = pytest.mark.skipif(
+    shutil.which("wrk") is None and os.environ.get("CI", "").lower() != "true",
+    reason="wrk is not installed",
+)
 
 
 def test_deliveries_are_realistic_and_distinct() -> None:

@@ -35,7 +35,7 @@ def _env(db_url: str, fake: FakeSegment, tmp: Path) -> dict[str, str]:
         "SEGMENT_WRITE_KEY": fake.write_key,
         "CTSYNC_RETRY_BASE_S": "0.05",
         "CTSYNC_RETRY_CAP_S": "0.5",
-        "CTSYNC_LEASE_S": "2",
+        "CTSYNC_LEASE_S": "3",
         "CTSYNC_SINK_TIMEOUT_S": "2",
         "CTSYNC_LOG_LEVEL": "warning",
         "CTSYNC_TEST_LOG": str(tmp / f"{uuid.uuid4().hex}.log"),

@@ -126,7 +126,7 @@ def test_a_segment_outage_loses_nothing(serve: AppFactory, fake: FakeSegment) ->
 def test_5xx_and_429_are_retried_honouring_retry_after(
     serve: AppFactory, fake: FakeSegment
 ) -> None:
-    server = serve()
+    server = serve(CTSYNC_RETRY_CAP_S="1")  # Retry-After is honoured up to the cap
     fake.script([500, Answer(429, retry_after=0.3), 502])
     r = post(server, payloads.created())
     fake.wait_for(lambda: len(fake.messages) == 1, timeout=15)

@@ -63,6 +63,41 @@ def test_claims_never_hand_one_message_to_two_drainers(store: Store) -> None:
     assert not {m.id for m in a} & {m.id for m in b}
 
 
+def test_concurrent_claims_from_separate_stores_never_overlap(db_url: str) -> None:
+    """Drainers in other processes: each thread has its own store (own connections)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ctsync.store import open_store
+
+    seed = open_store(db_url)
+    for i in range(60):
+        record(seed, payloads.created(f"cc-{i}"))
+    seed.close()
+    workers = 6
+    start = threading.Barrier(workers)
+    now = time.time()
+
+    def drainer(n: int) -> list[int]:
+        own = open_store(db_url)
+        try:
+            start.wait(timeout=30)  # every claim starts at once
+            got: list[int] = []
+            while batch := own.write(
+                lambda c: claim(c, owner=f"w{n}", now=now, lease_s=30, limit=4)
+            ):
+                got.extend(m.id for m in batch)
+            return got
+        finally:
+            own.close()
+
+    with ThreadPoolExecutor(workers) as pool:
+        claimed = list(pool.map(drainer, range(workers)))
+    every = [i for ids in claimed for i in ids]
+    assert len(every) == 60
+    assert len(set(every)) == 60, "a message was claimed by two drainers"
+
+
 def test_an_expired_lease_is_claimed_again_with_the_same_message_id(store: Store) -> None:
     record(store, payloads.created())
     now = time.time()

@@ -8,12 +8,13 @@ serverless platform (one short attempt on its way out).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
 import uuid
 from asyncio import FIRST_COMPLETED
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -23,7 +24,15 @@ from ctsync.errors import PermanentError, RetryableError
 from ctsync.logs import get_logger
 from ctsync.sinks import MAX_MESSAGE_BYTES, Sink, chunk_batches
 from ctsync.store import Conn, Store, storable_text
-from ctsync.store._ops import Claimed, Outcome, claim, next_due, settle, take_tokens
+from ctsync.store._ops import (
+    Claimed,
+    Outcome,
+    claim,
+    next_due,
+    renew_leases,
+    settle,
+    take_tokens,
+)
 
 T = TypeVar("T")
 log = get_logger("ctsync.delivery")
@@ -141,14 +150,42 @@ class Drainer:
         if not claimed:
             return report
         report.claimed = len(claimed)
-        await self._throttle(len(claimed))
-        outcomes = await self._deliver(claimed, report)
+        async with self._holding():
+            await self._throttle(len(claimed))
+            outcomes = await self._deliver(claimed, report)
         lost = await self._db(
             lambda c: settle(c, owner=self._owner, now=self._clock(), outcomes=outcomes)
         )
         report.lease_lost = lost
         self._count(outcomes, report)
         return report
+
+    @contextlib.asynccontextmanager
+    async def _holding(self) -> AsyncIterator[None]:
+        """Renew this drainer's leases while its batch is being sent.
+
+        A slow sink, the rate-limit wait or a failed batch resent one by one may take
+        longer than the lease; without renewal another drainer would claim and send
+        the same messages while this one is still at it.
+        """
+        renewer = asyncio.create_task(self._renew_leases())
+        try:
+            yield
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _renew_leases(self) -> None:
+        lease = self._config.lease_s
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                await self._db(
+                    lambda c: renew_leases(c, owner=self._owner, now=self._clock(), lease_s=lease)
+                )
+            except Exception:  # noqa: BLE001 - the next renewal (or the settle) will tell
+                log.warning("lease_renewal_failed", action="deliver")
 
     async def drain(
         self,
@@ -245,27 +282,43 @@ class Drainer:
         except RetryableError as exc:
             return self._retry_all(items, exc, (time.perf_counter() - started) * 1000)
         except PermanentError as exc:
-            if len(items) > 1 and exc.status_code not in {401, 403, 404}:
-                # One bad message must not sink its batch-mates: send each alone.
-                outcomes: list[Outcome] = []
-                for item in items:
-                    outcomes.extend(await self._send_chunk([item]))
-                return outcomes
-            detail = _detail(exc, exc.status_code, exc.response)
-            latency = (time.perf_counter() - started) * 1000
-            return [Outcome(c.id, "dead", exc.status_code, latency, detail) for c in items]
+            return await self._refused(items, exc, started)
+        except Exception as exc:  # noqa: BLE001 - a sink's bug must not leave rows claimed
+            reason = f"unexpected error while sending: {type(exc).__name__}: {exc}"
+            # No traceback: its frames hold the batch, which is personal data.
+            log.error("sink_failed", action="deliver", error=reason)
+            retry = RetryableError(reason)
+            return self._retry_all(items, retry, (time.perf_counter() - started) * 1000)
+        metrics.SINK_KEY_REJECTED.set(0)
         status = "captured" if result.captured else "delivered"
-        return [
-            Outcome(c.id, status, result.status_code, result.latency_ms, result.response)
-            for c in items
-        ]
+        answer = storable_text(result.response) if result.response else result.response
+        return [Outcome(c.id, status, result.status_code, result.latency_ms, answer) for c in items]
+
+    async def _refused(
+        self, items: Sequence[Claimed], exc: PermanentError, started: float
+    ) -> list[Outcome]:
+        """A 4xx that no retry mends: dead letters, each message judged on its own."""
+        if len(items) > 1 and exc.status_code != 404:
+            # One bad message must not sink its batch-mates: send each alone.
+            outcomes: list[Outcome] = []
+            for item in items:
+                outcomes.extend(await self._send_chunk([item]))
+            return outcomes
+        detail = _detail(exc, exc.status_code, exc.response)
+        latency = (time.perf_counter() - started) * 1000
+        return [Outcome(c.id, "dead", exc.status_code, latency, detail) for c in items]
 
     def _retry_all(
         self, items: Sequence[Claimed], exc: RetryableError, latency_ms: float
     ) -> list[Outcome]:
         now = self._clock()
+        policy = self._config.policy
         if exc.status_code == 429:
-            self._paused_until = now + (exc.retry_after or self._config.policy.base_s)
+            pause = exc.retry_after if exc.retry_after is not None else policy.base_s
+            self._paused_until = now + min(pause, policy.cap_s)
+        if exc.status_code in {401, 403}:  # a bad or rotated key, not a bad message
+            metrics.SINK_KEY_REJECTED.set(1)
+            log.error("sink_key_rejected", action="deliver", status_code=exc.status_code)
         detail = _detail(exc, exc.status_code, exc.response)
         outcomes = []
         for c in items:

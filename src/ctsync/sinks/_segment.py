@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -77,7 +78,9 @@ def _judge(response: httpx.Response, latency_ms: float) -> SinkResult:
     body = response.text[:_KEEP]
     if 200 <= code < 300:
         return SinkResult(status_code=code, latency_ms=latency_ms, response=body)
-    if code == 429 or code >= 500 or code == 408:
+    # 401/403 mean a bad or rotated write key, not a bad message: retried (and reported)
+    # until the key is fixed, never a dead letter for the whole backlog at once.
+    if code in {401, 403, 408, 429} or code >= 500:
         raise RetryableError(
             f"HTTP {code} from Segment",
             status_code=code,
@@ -88,17 +91,28 @@ def _judge(response: httpx.Response, latency_ms: float) -> SinkResult:
 
 
 def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if unusable.
+
+    The retry policy caps what it honours; here only what cannot be a wait is refused
+    (inf, nan, dates no datetime can hold), so that it falls back to the backoff.
+    """
     if not value:
         return None
+    seconds: float | None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
+        seconds = _seconds_until(value)
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _seconds_until(value: str) -> float | None:
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return (when - datetime.now(UTC)).total_seconds()
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

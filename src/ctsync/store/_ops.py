@@ -84,6 +84,11 @@ def claim(
     ]
 
 
+def renew_leases(conn: Conn, *, owner: str, now: float, lease_s: float) -> int:
+    """Extend the lease of every message ``owner`` still holds; how many it holds."""
+    return conn.run("renew_leases", owner=owner, lease_until=now + lease_s)
+
+
 def settle(conn: Conn, *, owner: str, now: float, outcomes: Sequence[Outcome]) -> int:
     """Record attempt outcomes; returns how many rows were no longer ours (lease lost).
 
@@ -145,7 +150,7 @@ def purge(conn: Conn, *, before: float) -> dict[str, int]:
         "attempts": conn.run("purge_attempts", before=before),
         "messages": conn.run("purge_messages", before=before),
         "payloads": conn.run("purge_payloads", before=before),
-        "identities": conn.run("purge_deleted_identities"),
+        "identities": conn.run("purge_deleted_identities", before=before),
     }
 
 
@@ -155,6 +160,11 @@ def counts(conn: Conn) -> dict[str, dict[str, int]]:
         "messages": {r["status"]: int(r["n"]) for r in conn.all("counts")},
         "events": {r["status"]: int(r["n"]) for r in conn.all("event_counts")},
     }
+
+
+def last_sink_answer(conn: Conn) -> Row | None:
+    """The sink's most recent HTTP answer (time and status code), from any drainer."""
+    return conn.one("last_sink_answer")
 
 
 def next_due(conn: Conn) -> float | None:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import psycopg
 import psycopg_pool
@@ -31,9 +32,25 @@ def postgres_conninfo(url: str) -> str:
     return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
 
 
-def _display(url: str) -> str:
-    """The URL without its password, for logs and ``check``."""
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+_SECRET_PARAMS = {"password", "sslpassword", "passfile", "sslkey"}
+
+
+def display_url(url: str) -> str:
+    """The URL without its password (in the user info or ``?password=``), for logs and ``check``.
+
+    The user info ends at the *last* ``@`` of the authority, since a password may hold one.
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}{':***' if colon else ''}@{host}"
+    query = "&".join(
+        f"{k}={'***' if k.lower() in _SECRET_PARAMS else quote(v, safe='')}"
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 class _PgConn:
@@ -72,7 +89,7 @@ class PostgresStore:
     dialect: Dialect = "postgres"
 
     def __init__(self, url: str, *, timeout: float = 5.0, max_size: int = 10) -> None:
-        self.url_for_display = _display(url)
+        self.url_for_display = display_url(url)
         self._timeout = timeout
         # A few threads, not one per waiting request: more only contend for the GIL
         # (under the benchmark's load of 8 concurrent webhooks, 4 threads took 14 %

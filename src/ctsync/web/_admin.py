@@ -11,6 +11,7 @@ pydantic models below: any typed FastAPI parameter makes FastAPI import
 from __future__ import annotations
 
 import hmac
+import re
 import time
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -39,6 +40,8 @@ router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
 MessageStatus = Literal["pending", "delivered", "captured", "dead", "discarded"]
+_MAX_ROW_ID = 2**63 - 1  # ids are BIGINT: a larger one can name no row
+_ROW_ID = re.compile(r"[0-9]{1,19}")
 
 
 # What a filter may hold: no NUL (PostgreSQL refuses one in text), no novel.
@@ -70,11 +73,14 @@ class MessagesQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=1000)
 
 
+RowId = Annotated[int, Field(ge=1, le=_MAX_ROW_ID)]
+
+
 class IdsBody(BaseModel):
     """Which dead letters to act on: ``ids``, or ``all``."""
 
     model_config = ConfigDict(extra="forbid")
-    ids: list[int] = Field(default_factory=list)
+    ids: list[RowId] = Field(default_factory=list, max_length=10_000)
     all: bool = False
 
 
@@ -137,9 +143,10 @@ async def events(request: Request) -> Response:
 async def event(request: Request) -> Response:
     """One event with its messages and every attempt."""
     rt = _admin(request)
-    raw = request.path_params["event_id"]
-    if not str(raw).isdigit():
-        raise InputError(f"event id must be a number, not {raw!r}")
+    raw = str(request.path_params["event_id"])
+    # ASCII digits only: str.isdigit() and int() also take other scripts' digits
+    if not _ROW_ID.fullmatch(raw) or int(raw) > _MAX_ROW_ID:
+        raise InputError(f"event id must be a number from 1 to {_MAX_ROW_ID}, not {raw[:40]!r}")
     found = await _read(rt, lambda c: event_detail(c, int(raw)))
     if found is None:
         return JSONResponse({"error": f"no event {raw}"}, status_code=404)
@@ -187,7 +194,12 @@ async def discard_dead(request: Request) -> Response:
     rt = _admin(request)
     body = await _body(request, IdsBody)
     now = time.time()
-    n = await anyio.to_thread.run_sync(rt.store.write, lambda c: discard(c, ids=body.ids, now=now))
+
+    def run(c: Conn) -> int:
+        ids = [r["id"] for r in c.all("dead_ids")] if body.all else body.ids
+        return discard(c, ids=ids, now=now)
+
+    n = await anyio.to_thread.run_sync(rt.store.write, run)
     return JSONResponse({"discarded": n})
 
 

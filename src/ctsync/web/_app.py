@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ctsync import __version__
 from ctsync.config import Settings
 from ctsync.errors import InputError, StoreError, StoreUnavailable
-from ctsync.logs import get_logger
+from ctsync.logs import configure_logging, get_logger
 from ctsync.service import Runtime, freeze_startup_heap
 from ctsync.web._admin import router as admin_router
 from ctsync.web._mapping_api import router as mapping_router
@@ -41,6 +41,7 @@ def create_app(
     serve``, Vercel); start-up objects are frozen out of garbage collection.
     """
     settings = settings or Settings()
+    configure_logging(settings.log_level)
     exposed = settings.vercel if exposed is None else exposed
     run_drainer = (not settings.serverless) if background_drainer is None else background_drainer
 

@@ -12,7 +12,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from ctsync import metrics
-from ctsync.errors import InputError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from ctsync.errors import (
+    InputError,
+    PayloadTooLarge,
+    StoreError,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from ctsync.ingress import (
     MAX_BODY_BYTES,
     SOURCES,
@@ -32,7 +38,7 @@ from ctsync.ingress._parse import payload_hash
 from ctsync.logs import get_logger
 from ctsync.pipeline import RecordResult
 from ctsync.service import Runtime
-from ctsync.store._ops import counts
+from ctsync.store._ops import counts, last_sink_answer
 
 router = APIRouter()
 log = get_logger("ctsync.webhook")
@@ -118,11 +124,27 @@ async def webhook_handshake(request: Request) -> Response:
 
 
 async def _timed(request: Request, source: str | None) -> Response:
+    """Answer a delivery; every answer is counted, a raised 4xx or 503 included."""
     started = time.perf_counter()
-    response = await _handle_delivery(request, source)
+    try:
+        response = await _handle_delivery(request, source)
+    except Exception as exc:
+        metrics.REQUESTS.labels(code=str(_status_of(exc))).inc()
+        metrics.WEBHOOK_LATENCY.observe(time.perf_counter() - started)
+        raise
     metrics.REQUESTS.labels(code=str(response.status_code)).inc()
     metrics.WEBHOOK_LATENCY.observe(time.perf_counter() - started)
     return response
+
+
+def _status_of(exc: Exception) -> int:
+    """The status the app's error handlers answer ``exc`` with (see web/_app.py)."""
+    if isinstance(exc, InputError):
+        return exc.status_code
+    if isinstance(exc, StoreError):
+        return 503
+    code = getattr(exc, "status_code", 500)
+    return code if isinstance(code, int) else 500
 
 
 async def _handle_delivery(request: Request, source: str | None) -> Response:
@@ -313,17 +335,19 @@ async def health() -> Response:
 
 @router.get("/api/ready")
 async def ready(request: Request) -> Response:
-    """Readiness: the store answers a query and the sink endpoint answers HTTP."""
+    """Readiness: the store answers a query (else nothing can be accepted: 503).
+
+    The sink's state is reported in the body and as metrics, never as a 503: while
+    Segment is down or rejects the key, events are still stored and retried, and an
+    orchestrator must not pull a replica that can still accept them.
+    """
     rt = _runtime(request)
     problems: dict[str, Any] = {}
+    last: Any = None
     try:
-        await anyio.to_thread.run_sync(rt.store.read, lambda c: c.one("ping"))
+        last = await anyio.to_thread.run_sync(rt.store.read, last_sink_answer)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         problems["store"] = str(exc)
-    try:
-        await rt.sink.probe()
-    except Exception as exc:  # noqa: BLE001
-        problems["sink"] = str(exc)
     if (
         request.app.state.exposed
         and not rt.settings.sender_check_configured
@@ -334,10 +358,32 @@ async def ready(request: Request) -> Response:
         "status": "ready" if not problems else "not ready",
         "store": rt.store.dialect,
         "sink": rt.sink.name,
+        "sinkState": await _sink_state(rt, last),
         "captureMode": rt.settings.capture_mode,
         **({"problems": problems} if problems else {}),
     }
     return JSONResponse(body, status_code=503 if problems else 200)
+
+
+async def _sink_state(rt: Runtime, last: Any) -> dict[str, Any]:
+    """Whether the sink answers, and its last answer to a delivery (from any drainer)."""
+    state: dict[str, Any] = {"reachable": True}
+    try:
+        await rt.sink.probe()
+    except Exception as exc:  # noqa: BLE001 - reported, never a reason to be unready
+        state = {"reachable": False, "error": str(exc)}
+    metrics.SINK_REACHABLE.set(1 if state["reachable"] else 0)
+    if last is not None:
+        code = last["status_code"]
+        state["lastStatusCode"] = code
+        state["lastAnswerAt"] = last["at"]
+        if code in {401, 403}:
+            state["keyRejected"] = True
+            state["warning"] = (
+                f"the sink answered HTTP {code} to the last delivery: the write key "
+                "(SEGMENT_WRITE_KEY) is wrong or was rotated; messages are kept and retried"
+            )
+    return state
 
 
 @router.get("/metrics")

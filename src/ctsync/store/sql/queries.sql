@@ -99,6 +99,12 @@ UPDATE outbox SET attempts = attempts + 1, next_attempt_at = :next_attempt_at,
                   last_error = :error, lease_owner = NULL, lease_until = NULL
 WHERE id = :id AND status = 'pending' AND lease_owner = :owner
 
+-- renew_leases --
+-- A live drainer keeps what it is still sending: its send, the rate-limit wait or a
+-- batch resent one by one may outlast the lease it claimed with.
+UPDATE outbox SET lease_until = :lease_until
+WHERE lease_owner = :owner AND status = 'pending'
+
 -- release_message --
 UPDATE outbox SET lease_owner = NULL, lease_until = NULL
 WHERE id = :id AND status = 'pending' AND lease_owner = :owner
@@ -135,7 +141,7 @@ FROM json_each(:rows)
 
 -- replay_message --
 UPDATE outbox SET status = 'pending', next_attempt_at = :now, deadline = :deadline,
-                  finished_at = NULL, lease_owner = NULL, lease_until = NULL
+                  attempts = 0, finished_at = NULL, lease_owner = NULL, lease_until = NULL
 WHERE id = :id AND status = 'dead'
 
 -- discard_message --
@@ -233,11 +239,16 @@ WHERE received_at < :before AND payload IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.event_id = events.id)
 
 -- purge_deleted_identities --
+-- A tombstone outlives the retention period, so that a late snapshot (a redelivery,
+-- a backfill page read before the deletion) cannot identify the customer again.
 DELETE FROM identities
-WHERE deleted = 1
+WHERE deleted = 1 AND updated_at < :before
   AND NOT EXISTS (SELECT 1 FROM outbox o
                   WHERE o.order_key = identities.project_key || ':' || identities.customer_id
                     AND o.status IN ('pending', 'dead'))
+
+-- last_sink_answer --
+SELECT at, status_code FROM attempts WHERE status_code IS NOT NULL ORDER BY id DESC LIMIT 1
 
 -- ping --
 SELECT 1 AS ok
