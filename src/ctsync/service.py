@@ -53,14 +53,19 @@ class Runtime:
         sink: Sink | None = None,
         migrate: bool = True,
     ) -> Runtime:
-        """Open the configured store (applying migrations) and sink."""
+        """Open the configured store (applying migrations) and sinks.
+
+        The mapping and its destinations' keys are checked first: a bad one stops
+        start-up before anything is opened.
+        """
+        options = mapping_options(settings)
+        keys = {d.name: _write_key(d.name, d.write_key_env) for d in options.destinations}
         store = store or open_store(settings.database_url, timeout=settings.store_timeout_s)
         if migrate:
             store.migrate()
         sink = sink or make_sink(settings)
-        options = mapping_options(settings)
         default = Drainer(store, sink, drainer_config(settings))
-        drainer = _lanes(store, default, options, settings) if options.destinations else default
+        drainer = _lanes(store, default, options, keys, settings) if keys else default
         return cls(settings, store, sink, drainer, default_planner(options))
 
     async def record(self, event: CtEvent) -> RecordResult:
@@ -104,7 +109,13 @@ class Runtime:
         self.store.close()
 
 
-def _lanes(store: Store, default: Drainer, options: MappingOptions, settings: Settings) -> Lanes:
+def _lanes(
+    store: Store,
+    default: Drainer,
+    options: MappingOptions,
+    keys: dict[str, SecretStr | None],
+    settings: Settings,
+) -> Lanes:
     """One lane for the default destination and one per destination of the mapping file."""
     drainers, sinks = {DEFAULT_DESTINATION: default}, {}
     for dest in options.destinations:
@@ -113,7 +124,7 @@ def _lanes(store: Store, default: Drainer, options: MappingOptions, settings: Se
                 name=dest.name,
                 type=dest.type,
                 endpoint=dest.endpoint,
-                write_key=_write_key(dest.name, dest.write_key_env),
+                write_key=keys[dest.name],
                 timeout_s=settings.sink_timeout_s,
             )
         )
