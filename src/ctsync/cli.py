@@ -335,6 +335,34 @@ def _mapping(path: Path | None) -> Any:
         raise typer.Exit(2) from exc
 
 
+@app.command()
+def regulations() -> None:
+    """Segment deletion regulations requested for deleted customers, with their status."""
+    settings = _settings()
+    rt = _runtime(settings)
+    try:
+        rows = rt.store.read(lambda c: c.all("list_regulations", limit=200))
+    finally:
+        asyncio.run(rt.aclose())
+    state = (
+        "on"
+        if settings.regulations_enabled
+        else "off (set SEGMENT_PUBLIC_API_TOKEN and SEGMENT_WORKSPACE)"
+    )
+    out.print(f"regulations: {state}", highlight=False)
+    table = Table("id", "customer", "type", "regulateId", "status", "detail")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["customer_id"],
+            r["regulation_type"],
+            r["regulate_id"] or "",
+            r["status"],
+            r["detail"] or "",
+        )
+    out.print(table)
+
+
 @app.command("send-sample")
 def send_sample(
     url: Annotated[str, typer.Option(help="webhook URL")] = "http://127.0.0.1:8000/api/webhook",

@@ -112,7 +112,13 @@ def dry_run(data: Any, planner: Planner) -> list[dict[str, Any]]:
 
 
 def record_event(
-    conn: Conn, event: CtEvent, *, planner: Planner, now: float, horizon_s: float
+    conn: Conn,
+    event: CtEvent,
+    *,
+    planner: Planner,
+    now: float,
+    horizon_s: float,
+    regulation_type: str | None = None,
 ) -> RecordResult:
     """Store ``event`` once with its outcome; queue its messages in the same transaction.
 
@@ -139,9 +145,41 @@ def record_event(
     result = _commit_plan(
         conn, event, event_id, plan, recorded=plan.status, now=now, horizon_s=horizon_s
     )
+    if regulation_type:
+        _request_regulation(conn, event, plan, regulation_type, now)
     if result.status == "accepted" and identity is not None and identity.releases_waiting:
-        _release_waiting(conn, event, planner=planner, now=now, horizon_s=horizon_s)
+        _release_waiting(
+            conn,
+            event,
+            planner=planner,
+            now=now,
+            horizon_s=horizon_s,
+            regulation_type=regulation_type,
+        )
     return result
+
+
+_DELETIONS = frozenset({"CustomerDeleted", "ResourceDeleted"})
+
+
+def _request_regulation(
+    conn: Conn, event: CtEvent, plan: Plan, regulation_type: str, now: float
+) -> None:
+    """A customer's deletion, sent: ask Segment to delete and suppress them too (regulations)."""
+    if (
+        plan.status == "accepted"
+        and plan.user_id
+        and event.resource_type == "customer"
+        and event.type in _DELETIONS
+    ):
+        conn.run(
+            "insert_regulation",
+            project_key=event.project_key,
+            customer_id=event.resource_id,
+            user_id=plan.user_id,
+            regulation_type=regulation_type,
+            now=now,
+        )
 
 
 _KEPT_RESOURCES = frozenset({"customer", "order"})
@@ -312,7 +350,13 @@ def _fan_out(plan: Plan) -> list[tuple[str, SegmentMessage]]:
 
 
 def _release_waiting(
-    conn: Conn, event: CtEvent, *, planner: Planner, now: float, horizon_s: float
+    conn: Conn,
+    event: CtEvent,
+    *,
+    planner: Planner,
+    now: float,
+    horizon_s: float,
+    regulation_type: str | None,
 ) -> None:
     """A snapshot gave the customer an identity: deltas that waited for it go now."""
     _set_waiting(conn, event, waiting=False)
@@ -324,6 +368,8 @@ def _release_waiting(
         _commit_plan(
             conn, waiting, row["id"], plan, recorded="waiting", now=now, horizon_s=horizon_s
         )
+        if regulation_type:
+            _request_regulation(conn, waiting, plan, regulation_type, now)
 
 
 def _set_waiting(conn: Conn, event: CtEvent, *, waiting: bool) -> None:

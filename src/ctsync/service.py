@@ -72,8 +72,16 @@ class Runtime:
         """Store one event durably, with its messages; returns what to tell the sender."""
         now = time.time()
         horizon = self.settings.retry_horizon_s
+        regulation = self.settings.regulation_type if self.settings.regulations_enabled else None
         return await self.store.awrite(
-            lambda c: record_event(c, event, planner=self.planner, now=now, horizon_s=horizon)
+            lambda c: record_event(
+                c,
+                event,
+                planner=self.planner,
+                now=now,
+                horizon_s=horizon,
+                regulation_type=regulation,
+            )
         )
 
     async def reject(self, event: CtEvent, reason: str) -> RecordResult:
@@ -87,7 +95,30 @@ class Runtime:
         return self.store.write(lambda c: purge(c, before=before))
 
     async def maintain(self, stop: asyncio.Event, *, every_s: float = 3600.0) -> None:
-        """Purge expired personal data now and then, until ``stop`` is set."""
+        """Purge expired personal data now and then; follow regulations; until ``stop``."""
+        if self.settings.regulations_enabled:
+            await asyncio.gather(self._purge_loop(stop, every_s), self._regulate(stop))
+        else:
+            await self._purge_loop(stop, every_s)
+
+    async def _regulate(self, stop: asyncio.Event) -> None:
+        """Request and poll Segment deletion regulations (SEGMENT_PUBLIC_API_TOKEN set)."""
+        from ctsync.regulations import RegulationClient, process_regulations  # noqa: PLC0415
+
+        client = RegulationClient(self.settings)
+        poll = self.settings.regulation_poll_s
+        try:
+            while not stop.is_set():
+                try:
+                    await process_regulations(self.store, client, poll_s=poll)
+                except CtsyncError as exc:
+                    log.warning("regulate_failed", action="regulate", error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=min(poll, 5.0))
+        finally:
+            await client.aclose()
+
+    async def _purge_loop(self, stop: asyncio.Event, every_s: float) -> None:
         while True:
             try:
                 removed = await anyio.to_thread.run_sync(self.purge_expired)

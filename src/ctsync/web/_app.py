@@ -20,6 +20,7 @@ from ctsync.logs import configure_logging, get_logger
 from ctsync.service import Runtime, freeze_startup_heap
 from ctsync.web._admin import router as admin_router
 from ctsync.web._mapping_api import router as mapping_router
+from ctsync.web._regulations_api import router as regulations_router
 from ctsync.web._webhook import router as webhook_router
 
 log = get_logger("ctsync.web")
@@ -75,6 +76,7 @@ def create_app(
     app.include_router(webhook_router)
     app.include_router(admin_router)
     app.include_router(mapping_router)
+    app.include_router(regulations_router)
     return app
 
 

@@ -252,3 +252,30 @@ SELECT at, status_code FROM attempts WHERE status_code IS NOT NULL ORDER BY id D
 
 -- ping --
 SELECT 1 AS ok
+
+-- insert_regulation --
+-- A deleted customer's regulation, to request from Segment's Public API.
+INSERT INTO regulations (project_key, customer_id, user_id, regulation_type, status,
+                         created_at, updated_at, next_check_at)
+VALUES (:project_key, :customer_id, :user_id, :regulation_type, 'requested', :now, :now, :now)
+ON CONFLICT (project_key, customer_id) DO NOTHING
+
+-- due_regulations --
+-- To request (status 'requested') or to poll (not finished), when due.
+SELECT id, project_key, customer_id, user_id, regulation_type, regulate_id, status, attempts
+FROM regulations
+WHERE next_check_at <= :now
+  AND status NOT IN ('FINISHED', 'FAILED', 'INVALID', 'NOT_SUPPORTED', 'PARTIAL_SUCCESS', 'refused')
+ORDER BY next_check_at, id
+LIMIT :limit
+
+-- set_regulation --
+UPDATE regulations SET regulate_id = COALESCE(:regulate_id, regulate_id), status = :status,
+                       detail = :detail, attempts = :attempts, updated_at = :now,
+                       next_check_at = :next_check_at
+WHERE id = :id
+
+-- list_regulations --
+SELECT id, project_key, customer_id, user_id, regulation_type, regulate_id, status, detail,
+       attempts, created_at, updated_at
+FROM regulations ORDER BY id DESC LIMIT :limit
