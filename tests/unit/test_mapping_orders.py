@@ -284,6 +284,10 @@ def test_orders_can_be_turned_off() -> None:
             {"totalPrice": {"centAmount": "12.00", "currencyCode": "EUR"}}, "centAmount",
             id="bad-cents",
         ),
+        pytest.param(
+            {"totalPrice": {"centAmount": 10**30, "currencyCode": "EUR"}}, "beyond",
+            id="amount-out-of-range",
+        ),
     ],
 )  # fmt: skip
 def test_odd_orders_fail_with_a_reason(order_fields: dict[str, Any], says: str) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ctsync.commercetools._models import Money
+from ctsync.mapping._common import UnmappableError
+
+_LIMIT = Decimal(10) ** 15  # 15 significant digits print back exactly from a float
 
 __all__ = ["amount", "as_number"]
 
@@ -23,6 +26,13 @@ def as_number(value: Decimal) -> int | float:
     gives the shortest repr that round-trips, so 1999 cents print as 19.99
     (never 19.990000000000002) for any amount under 15 significant digits.
     """
+    if not value.is_finite() or abs(value) >= _LIMIT:
+        msg = f"an amount of {value:.3e} is beyond what a JSON number carries exactly"
+        raise UnmappableError(msg)
     if value == value.to_integral_value():
         return int(value)
-    return float(value)
+    number = float(value)
+    if Decimal(repr(number)) != value:  # more significant digits than a float keeps
+        msg = f"the amount {value} is beyond what a JSON number carries exactly"
+        raise UnmappableError(msg)
+    return number
