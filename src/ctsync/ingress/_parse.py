@@ -36,7 +36,8 @@ def parse_ct_payload(data: Any, *, envelope: str = "direct") -> CtEvent:
         msg = f"'notificationType' must be a string, not {_short(kind)}"
         raise InputError(msg)
     if kind == "Message":
-        if "customer" in data and ("resource" not in data or data.get("type") in _SEED_TYPES):
+        seed_type = isinstance(data.get("type"), str) and data["type"] in _SEED_TYPES
+        if "customer" in data and ("resource" not in data or seed_type):
             return _snapshot(data, envelope)
         return _message(data, envelope)
     if kind in _CHANGES:
