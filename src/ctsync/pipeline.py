@@ -7,7 +7,6 @@ redelivery finds it by its dedupe key.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -15,10 +14,9 @@ from typing import Any, Literal
 
 from ctsync.ingress import parse_ct_payload, unwrap
 from ctsync.ingress._model import CtEvent
-from ctsync.mapping import IdentityState, MappingOptions, Plan, SegmentMessage, plan_event
-from ctsync.mapping._ids import destination_id
-from ctsync.mapping._types import DEFAULT_DESTINATION
-from ctsync.plugins import TRANSFORMS_GROUP, Transform, load_plugin
+from ctsync.mapping import IdentityState, MappingOptions, Plan, plan_event
+from ctsync.plans import buyer_state, fan_out, request_regulation, transformed
+from ctsync.plugins import TRANSFORMS_GROUP, load_plugin
 from ctsync.sinks import validate_message
 from ctsync.store import Conn, storable_text
 
@@ -62,22 +60,7 @@ def default_planner(options: MappingOptions | None = None) -> Planner:
     if not opts.transforms:
         return lambda event, state: plan_event(event, state, opts)
     transforms = [load_plugin(TRANSFORMS_GROUP, name) for name in opts.transforms]
-    return lambda event, state: _transformed(plan_event(event, state, opts), transforms)
-
-
-def _transformed(plan: Plan, transforms: list[Transform]) -> Plan:
-    """Each message as the ``ctsync.transforms`` plugins leave it (None drops it)."""
-    messages = []
-    for msg in plan.messages:
-        body: dict[str, Any] | None = copy.deepcopy(msg.body)
-        for transform in transforms:
-            body = transform(body) if body is not None else None
-        if body is not None:
-            messages.append(replace(msg, body=body))
-    if plan.messages and not messages:
-        reason = "the mapping's transforms dropped every message"
-        return replace(plan, status="ignored", messages=(), reason=reason)
-    return replace(plan, messages=tuple(messages))
+    return lambda event, state: transformed(plan_event(event, state, opts), transforms)
 
 
 def dry_run(data: Any, planner: Planner) -> list[dict[str, Any]]:
@@ -146,7 +129,7 @@ def record_event(
         conn, event, event_id, plan, recorded=plan.status, now=now, horizon_s=horizon_s
     )
     if regulation_type:
-        _request_regulation(conn, event, plan, regulation_type, now)
+        request_regulation(conn, event, plan, regulation_type, now)
     if result.status == "accepted" and identity is not None and identity.releases_waiting:
         _release_waiting(
             conn,
@@ -159,43 +142,8 @@ def record_event(
     return result
 
 
-_DELETIONS = frozenset({"CustomerDeleted", "ResourceDeleted"})
-
-
-def _request_regulation(
-    conn: Conn, event: CtEvent, plan: Plan, regulation_type: str, now: float
-) -> None:
-    """A customer's deletion, sent: ask Segment to delete and suppress them too (regulations)."""
-    if (
-        plan.status == "accepted"
-        and plan.user_id
-        and event.resource_type == "customer"
-        and event.type in _DELETIONS
-    ):
-        conn.run(
-            "insert_regulation",
-            project_key=event.project_key,
-            customer_id=event.resource_id,
-            user_id=plan.user_id,
-            regulation_type=regulation_type,
-            now=now,
-        )
-
-
 _KEPT_RESOURCES = frozenset({"customer", "order"})
 """Resources with an identity row: a customer's traits; an order's buyer, for its state changes."""
-
-
-def buyer_state(conn: Conn, event: CtEvent) -> IdentityState | None:
-    """The identity of the customer a new order names (its userId when the order has no email)."""
-    order = event.payload.get("order") if event.payload_included else None
-    customer_id = order.get("customerId") if isinstance(order, dict) else None
-    if not isinstance(customer_id, str) or not customer_id:
-        return None
-    row = conn.one("identity_state", project_key=event.project_key, customer_id=customer_id)
-    if row is None or row["state"] is None:
-        return None
-    return IdentityState.from_json(json.loads(row["state"]))
 
 
 _MAX_USER_ID_BYTES = 320  # the longest email address (RFC 5321: 64 + 1 + 255)
@@ -303,7 +251,7 @@ def _queue_messages(
 ) -> tuple[str, ...]:
     """Insert the plan's messages into the outbox; the ids of those that were new."""
     rows = []
-    fanned = _fan_out(plan)
+    fanned = fan_out(plan)
     for position, (destination, msg) in enumerate(fanned):
         body = json.dumps(msg.body, separators=(",", ":"), ensure_ascii=False)
         # Checked here, once: Segment answers 200 and drops such a message later.
@@ -335,20 +283,6 @@ def _queue_messages(
     return tuple(i for i in ids if i in mine)
 
 
-def _fan_out(plan: Plan) -> list[tuple[str, SegmentMessage]]:
-    """Each message once per destination of the plan's route, with its own messageId there."""
-    if plan.destinations == (DEFAULT_DESTINATION,):
-        return [(DEFAULT_DESTINATION, m) for m in plan.messages]
-    out = []
-    for destination in plan.destinations:
-        for msg in plan.messages:
-            if destination != DEFAULT_DESTINATION:
-                new_id = destination_id(msg.message_id, destination)
-                msg = replace(msg, message_id=new_id, body={**msg.body, "messageId": new_id})  # noqa: PLW2901
-            out.append((destination, msg))
-    return out
-
-
 def _release_waiting(
     conn: Conn,
     event: CtEvent,
@@ -369,7 +303,7 @@ def _release_waiting(
             conn, waiting, row["id"], plan, recorded="waiting", now=now, horizon_s=horizon_s
         )
         if regulation_type:
-            _request_regulation(conn, waiting, plan, regulation_type, now)
+            request_regulation(conn, waiting, plan, regulation_type, now)
 
 
 def _set_waiting(conn: Conn, event: CtEvent, *, waiting: bool) -> None:

@@ -21,6 +21,7 @@ PACKAGES = [
     "ctsync.logs",
     "ctsync.metrics",
     "ctsync.pipeline",
+    "ctsync.plans",
     "ctsync.regulations",
     "ctsync.plugins",
     "ctsync.remap",
