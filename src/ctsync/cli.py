@@ -26,8 +26,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-mapping_app = typer.Typer(help="Mapping files: check one before using it.", no_args_is_help=True)
-app.add_typer(mapping_app, name="mapping")
 out = Console()
 err = Console(stderr=True)
 
@@ -231,108 +229,17 @@ def transform(
     ] = None,
 ) -> None:
     """Dry run of the mapping: a delivery file in, the Segment messages out (nothing stored)."""
+    from ctsync.cli_mapping import load_or_exit  # noqa: PLC0415
     from ctsync.ingress import decode_json  # noqa: PLC0415
     from ctsync.pipeline import default_planner, dry_run  # noqa: PLC0415
 
-    options = _mapping(mapping or _settings().mapping_path)
+    options = load_or_exit(mapping or _settings().mapping_path)
     try:
         results = dry_run(decode_json(path.read_bytes()), default_planner(options))
     except CtsyncError as exc:
         err.print(f"[red]cannot map {path}:[/red] {exc}")
         raise typer.Exit(1) from exc
     out.print_json(json.dumps(results if len(results) != 1 else results[0]))
-
-
-@mapping_app.command("check")
-def mapping_check(
-    path: Annotated[Path, typer.Argument(dir_okay=False, help="mapping file (YAML)")],
-) -> None:
-    """Check a mapping file: exit 0 when usable, else each problem with its key and line."""
-    options = _mapping(path)
-    traits = ", ".join(spec.name for spec in options.traits)
-    out.print(f"{path}: ok (version {options.version}, identity {options.identity})")
-    out.print(f"traits: {traits}", highlight=False)
-
-
-@mapping_app.command("diff")
-def mapping_diff(
-    path: Annotated[Path, typer.Argument(dir_okay=False, help="the new mapping file")],
-    last: Annotated[int | None, typer.Option(min=1, help="the last N stored events")] = None,
-    since: Annotated[
-        str | None, typer.Option(help="events received since: ISO 8601 time, or 30m, 24h, 7d")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-) -> None:
-    """Replay stored events through FILE: what each would send differently (nothing is sent)."""
-    from ctsync.pipeline import default_planner  # noqa: PLC0415
-    from ctsync.remap import diff_mapping  # noqa: PLC0415
-
-    options = _mapping(path)
-    after = _since(since)
-    rt = _runtime(_settings())
-    try:
-        report = rt.store.read(
-            lambda c: diff_mapping(
-                c, default_planner(options), version=options.version, last=last, since=after
-            )
-        )
-    finally:
-        asyncio.run(rt.aclose())
-    if as_json:
-        out.print_json(json.dumps(report.to_json()))
-        return
-    _print_diff(report.to_json())
-
-
-def _since(value: str | None) -> float | None:
-    """Seconds since the epoch from an ISO 8601 time or a span back from now (30m, 24h, 7d)."""
-    if value is None:
-        return None
-    units = {"m": 60, "h": 3600, "d": 86400}
-    if value[:-1].isdigit() and value[-1:] in units:
-        return time.time() - int(value[:-1]) * units[value[-1]]
-    from datetime import UTC, datetime  # noqa: PLC0415
-
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError as exc:
-        err.print(f"--since: {value!r} is neither an ISO 8601 time nor a span like 24h")
-        raise typer.Exit(2) from exc
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
-
-
-def _print_diff(report: dict[str, Any]) -> None:
-    out.print(
-        f"mapping {report['mapping']}: {report['replayed']} event(s) replayed, "
-        f"{report['unchanged']} unchanged, {len(report['changed'])} would change, "
-        f"{len(report['skipped'])} skipped",
-        highlight=False,
-    )
-    for item in report["changed"]:
-        status = item["status"]
-        moved = (
-            "" if status["was"] == status["would"] else f" ({status['was']} -> {status['would']})"
-        )
-        out.print(f"\nevent {item['eventId']} {item['type']} {item['resourceId']}{moved}")
-        for call in item["calls"]:
-            out.print(f"  {call['call']}: {call['change']}", highlight=False)
-            for key in ("traits", "properties"):
-                for what, values in call.get(key, {}).items():
-                    out.print(f"    {key} {what}: {json.dumps(values)}", highlight=False)
-            for key in ("userId", "anonymousId", "previousId", "event"):
-                if key in call:
-                    out.print(f"    {key}: {json.dumps(call[key])}", highlight=False)
-
-
-def _mapping(path: Path | None) -> Any:
-    """The MappingOptions of ``path`` (None: the built-in mapping); exit 2 when invalid."""
-    from ctsync.mapping.file import MappingFileError, load_mapping  # noqa: PLC0415
-
-    try:
-        return load_mapping(path)
-    except MappingFileError as exc:
-        err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
-        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -430,6 +337,15 @@ def db_upgrade() -> None:
     rt = _runtime(_settings())
     rt.store.close()
     out.print("database is up to date")
+
+
+def _add_mapping_commands() -> None:
+    from ctsync.cli_mapping import mapping_app  # noqa: PLC0415 - it imports this module's helpers
+
+    app.add_typer(mapping_app, name="mapping")
+
+
+_add_mapping_commands()
 
 
 def main() -> None:

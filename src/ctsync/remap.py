@@ -9,20 +9,30 @@ the outbox messages the old mapping queued for it.
 from __future__ import annotations
 
 import json
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from ctsync import __version__
 from ctsync.errors import InputError
 from ctsync.ingress import parse_ct_payload
 from ctsync.ingress._model import CtEvent
-from ctsync.mapping import IdentityState, Plan
+from ctsync.mapping import IdentityState, MappingOptions, Plan
+from ctsync.mapping._types import DEFAULT_DESTINATION
 from ctsync.pipeline import Planner, buyer_state, event_from_row
 from ctsync.store import Conn
 
-__all__ = ["DiffReport", "compare_calls", "diff_mapping"]
+__all__ = [
+    "DiffReport",
+    "compare_calls",
+    "diff_mapping",
+    "full_traits",
+    "resend_changed",
+]
 
 _NO_LIMIT = 1_000_000
+_REMAP = uuid.UUID("5d1c3c5e-2f7a-5b8e-9a43-2b8f6c1e7d10")  # fixed: ids of resent Identifies
 
 
 @dataclass
@@ -103,12 +113,17 @@ def _replay_histories(conn: Conn, planner: Planner, rows: list[dict[str, Any]]) 
         history = conn.all(
             "resource_history", project_key=project_key, resource_id=resource_id, up_to=last_id
         )
-        plans.update(_replay(conn, planner, history))
+        plans.update(_replay(conn, planner, history)[0])
     return plans
 
 
-def _replay(conn: Conn, planner: Planner, history: list[dict[str, Any]]) -> dict[int, Plan]:
-    """Plan one resource's events in turn, as the pipeline did (waiting ones released)."""
+def _replay(
+    conn: Conn, planner: Planner, history: list[dict[str, Any]]
+) -> tuple[dict[int, Plan], IdentityState | None]:
+    """Plan one resource's events in turn, as the pipeline did (waiting ones released).
+
+    Returns each event's plan and the state the resource ends with.
+    """
     state: IdentityState | None = None
     plans: dict[int, Plan] = {}
     waiting: list[tuple[int, CtEvent]] = []
@@ -129,7 +144,7 @@ def _replay(conn: Conn, planner: Planner, history: list[dict[str, Any]]) -> dict
                 plans[wid] = again = planner(wevent, state)
                 state = again.state or state
             waiting = []
-    return plans
+    return plans, state
 
 
 def _event(row: dict[str, Any]) -> CtEvent | None:
@@ -192,3 +207,90 @@ def _compare_fields(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     if changed:
         out["changed"] = dict(sorted(changed.items()))
     return out
+
+
+def resend_changed(
+    conn: Conn,
+    planner: Planner,
+    old: MappingOptions,
+    new: MappingOptions,
+    *,
+    now: float,
+    horizon_s: float,
+) -> list[str]:
+    """Queue an Identify for each customer whose full traits differ under ``new``.
+
+    Each customer's stored history is replayed through the new mapping; its
+    traits as ``new`` would send them are compared with those ``old`` sends from
+    the kept state. The Identify's messageId comes from the new version, so a
+    second apply queues nothing more. Returns the customer ids queued.
+    """
+    queued = []
+    for identity in conn.all("customer_identities"):
+        kept = IdentityState.from_json(json.loads(identity["state"]))
+        history = conn.all(
+            "resource_history",
+            project_key=identity["project_key"],
+            resource_id=identity["customer_id"],
+            up_to=_NO_LIMIT * 1_000_000,
+        )
+        if not history or history[0]["resource_type"] != "customer":
+            continue  # orders keep their buyer in the identity map too
+        state = _replay(conn, planner, history)[1]
+        if state is None or not state.user_id or state.deleted:
+            continue
+        traits = full_traits(state, new)
+        if traits == full_traits(kept, old):
+            continue
+        message = _identify(identity["project_key"], state, traits, new.version)
+        row = _outbox_row(identity, message, new.version, now=now, horizon_s=horizon_s)
+        if conn.many("insert_message", [row]):
+            queued.append(identity["customer_id"])
+    return queued
+
+
+def full_traits(state: IdentityState, options: MappingOptions) -> dict[str, Any]:
+    """Every trait ``options`` sends for a kept state, under its names, in its order."""
+    return {
+        s.name: state.traits[s.state_key] for s in options.traits if s.state_key in state.traits
+    }
+
+
+def _identify(
+    project_key: str, state: IdentityState, traits: dict[str, Any], version: str
+) -> dict[str, Any]:
+    message_id = str(
+        uuid.uuid5(_REMAP, f"{project_key}|{state.customer_id}|{version}|{state.version}")
+    )
+    return {
+        "type": "identify",
+        "messageId": message_id,
+        "userId": state.user_id,
+        "traits": traits,
+        "context": {"library": {"name": "ctsync", "version": __version__}},
+    }
+
+
+def _outbox_row(
+    identity: dict[str, Any],
+    message: dict[str, Any],
+    version: str,
+    *,
+    now: float,
+    horizon_s: float,
+) -> dict[str, Any]:
+    return {
+        "event_id": None,
+        "message_id": message["messageId"],
+        "order_key": f"{identity['project_key']}:{identity['customer_id']}",
+        "type": "identify",
+        "user_id": message["userId"],
+        "body": json.dumps(message, separators=(",", ":"), ensure_ascii=False),
+        "now": now,
+        "deadline": now + horizon_s,
+        "status": "pending",
+        "error": None,
+        "finished_at": None,
+        "mapping_version": version,
+        "destination": DEFAULT_DESTINATION,
+    }

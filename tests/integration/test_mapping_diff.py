@@ -116,3 +116,46 @@ def test_admin_api_diff_refuses_a_bad_file_naming_key_and_line(server: ThreadSer
     assert (
         httpx.post(f"{server.url}/api/admin/mapping/diff", json={}, timeout=10).status_code == 400
     )
+
+
+def _queued_identifies(server: ThreadServer) -> list[dict[str, Any]]:
+    messages = httpx.get(f"{server.url}/api/admin/messages?limit=100", timeout=10).json()
+    return [m for m in messages["messages"] if m["event_id"] is None]
+
+
+def test_apply_resend_changed_queues_one_identify_per_changed_customer(
+    server: ThreadServer, db_url: str, tmp_path: Path
+) -> None:
+    r = httpx.post(f"{server.url}/api/webhook", json=payloads.created("c-2", email="same@x.io"))
+    assert r.json()["status"] == "accepted"
+    path = tmp_path / "new.yaml"
+    path.write_text(NEW)
+    env = {"DATABASE_URL": db_url, "SEGMENT_WRITE_KEY": ""}
+    # c-1 gains first_name and tier; c-2 has no tier, but its firstName is renamed: both change
+    applied = ctsync(env, "mapping", "apply", str(path), "--resend-changed")
+    assert "queued 2 Identify call(s) of mapping marketing-4" in applied.stdout
+    again = ctsync(env, "mapping", "apply", str(path), "--resend-changed")
+    assert "queued 0 Identify call(s)" in again.stdout
+    wait_for(lambda: len(_queued_identifies(server)) == 2, what="the resent Identifies")
+    bodies = {
+        m["user_id"]: json.loads(m["body"]) if isinstance(m["body"], str) else m["body"]
+        for m in _queued_identifies(server)
+    }
+    assert bodies["jane.doe@example.com"]["traits"] == {
+        "email": "jane.doe@example.com",
+        "first_name": "Janet",
+        "lastName": "Doe",
+        "name": "Janet Doe",
+        "tier": "gold",
+    }
+    assert "tier" not in bodies["same@x.io"]["traits"]
+
+
+def test_apply_of_an_unchanged_mapping_queues_nothing(
+    server: ThreadServer, db_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "same.yaml"
+    path.write_text("version: ctsync-default-2\n")
+    env = {"DATABASE_URL": db_url, "SEGMENT_WRITE_KEY": ""}
+    applied = ctsync(env, "mapping", "apply", str(path), "--resend-changed")
+    assert "queued 0 Identify call(s)" in applied.stdout

@@ -18,6 +18,7 @@ PACKAGES = [
     "ctsync.commercetools",
     "ctsync.errors",
     "ctsync.config",
+    "ctsync.cli_mapping",
     "ctsync.logs",
     "ctsync.metrics",
     "ctsync.pipeline",

@@ -279,3 +279,9 @@ WHERE id = :id
 SELECT id, project_key, customer_id, user_id, regulation_type, regulate_id, status, detail,
        attempts, created_at, updated_at
 FROM regulations ORDER BY id DESC LIMIT :limit
+
+-- customer_identities --
+-- Every customer ctsync keeps an identity for (not deleted), for a mapping apply.
+SELECT project_key, customer_id, user_id, state FROM identities
+WHERE deleted = 0 AND state IS NOT NULL AND user_id IS NOT NULL
+ORDER BY project_key, customer_id
