@@ -160,7 +160,7 @@ LIMIT :limit
 
 -- messages_of_event --
 SELECT id, message_id, type, user_id, body, status, attempts, created_at,
-       next_attempt_at, last_error, finished_at, mapping_version
+       next_attempt_at, last_error, finished_at, mapping_version, destination
 FROM outbox WHERE event_id = :event_id ORDER BY id
 
 -- recent_events --
