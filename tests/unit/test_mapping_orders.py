@@ -10,6 +10,7 @@ import pytest
 from ctsync.ingress import parse_ct_payload
 from ctsync.mapping import IdentityState, MappingOptions, Plan, plan_event
 from ctsync.mapping.file import parse_mapping
+from tests.helpers import ROOT
 from tests.order_payloads import line_item, money, order, order_created, order_message
 
 
@@ -294,3 +295,19 @@ def test_odd_orders_fail_with_a_reason(order_fields: dict[str, Any], says: str) 
     plan = _plan(order_message("OrderCreated", order={**order(), **order_fields}))
     assert plan.status == "failed"
     assert says in (plan.reason or "")
+
+
+def test_the_example_order_in_the_docs() -> None:
+    path = ROOT / "examples" / "orders" / "order-created.json"
+    props = _properties(json.loads(path.read_text()))
+    assert (props["total"], props["revenue"], props["shipping"], props["tax"]) == (
+        50.92,
+        35.68,
+        4.95,
+        10.29,
+    )
+    assert (props["discount"], props["coupon"], props["order_number"]) == (
+        5,
+        "FRUEHLING10",
+        "AC-2026-000123",
+    )
