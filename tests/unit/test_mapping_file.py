@@ -119,6 +119,7 @@ BAD = [
     pytest.param("version: [1\n", "not valid YAML", id="syntax"),
     pytest.param("- version\n", "must be a YAML map", id="not-a-map"),
     pytest.param("", "must be a YAML map", id="empty"),
+    pytest.param("version: " + "[" * 5000 + "]" * 5000, "nested too deeply", id="deep"),
 ]
 
 

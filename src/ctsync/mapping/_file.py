@@ -60,6 +60,13 @@ def load_mapping(path: Path | None) -> MappingOptions:
 
 def parse_mapping(text: str, source: str) -> MappingOptions:
     """The options a mapping file's text declares; MappingFileError naming keys and lines."""
+    try:
+        return _parse(text, source)
+    except RecursionError:
+        raise MappingFileError(source, ["line 1: nested too deeply to be a mapping file"]) from None
+
+
+def _parse(text: str, source: str) -> MappingOptions:
     document = _load_yaml(text, source)
     if not isinstance(document, dict):
         raise MappingFileError(source, ["line 1: the file must be a YAML map (version: ...)"])
