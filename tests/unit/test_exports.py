@@ -11,6 +11,7 @@ PACKAGES = [
     "ctsync.ingress",
     "ctsync.mapping",
     "ctsync.mapping.file",
+    "ctsync.mapping.orders",
     "ctsync.store",
     "ctsync.delivery",
     "ctsync.sinks",

@@ -311,3 +311,17 @@ def test_the_example_order_in_the_docs() -> None:
         "FRUEHLING10",
         "AC-2026-000123",
     )
+
+
+def test_an_order_read_from_the_api_sends_what_its_message_sent() -> None:
+    from ctsync.mapping.orders import plan_order_read
+
+    message = order_created("o-3")
+    live = _plan(message).messages[0]
+    read = plan_order_read("shop-test", message["order"], None)
+    assert read.status == "accepted"
+    assert read.messages[0].message_id == live.message_id  # Segment deduplicates the backfill
+    assert read.messages[0].body == live.body
+    odd = plan_order_read("shop-test", {"id": "o-4", "totalPrice": {"centAmount": "x"}}, None)
+    assert odd.status == "failed"
+    assert "centAmount" in (odd.reason or "")
