@@ -3,7 +3,8 @@
 (a) webhook accept throughput and latency under wrk, ctsync on SQLite and on
 PostgreSQL next to a validation-only FastAPI endpoint; (b) delivery throughput
 to a fake Segment next to the raw ceiling and segment-analytics-python; (c) the
-seed design (identify + flush per request) as the baseline; (d) import cost.
+seed design (identify + flush per request) as the baseline; (d) import cost;
+(e) `ctsync backfill` against raw paging of the commercetools emulator.
 Prints a markdown table with PASS/MISS per target and writes it to
 bench/results/latest.md (``--record`` also to bench/RESULTS.md).
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from bench import _imports, _pg
 from bench._accept import Before, contenders, run_accept
+from bench._backfill import run_backfill
 from bench._deliver import run_delivery
 from bench._procs import RESULTS, fake_segment
 from bench._report import Report, machine, render
@@ -40,7 +42,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--import-source", action="store_true", help="also time imports without bytecode"
     )
-    p.add_argument("--only", default="accept,delivery,imports", help="parts to run")
+    p.add_argument("--customers", type=int, default=100_000, help="customers to backfill")
+    p.add_argument("--only", default="accept,delivery,imports,vercel,backfill", help="parts to run")
     p.add_argument("--no-postgres", action="store_true", help="SQLite only")
     p.add_argument("--record", action="store_true", help="also write bench/RESULTS.md")
     p.add_argument(
@@ -70,12 +73,19 @@ def main(argv: list[str] | None = None) -> int:
         if "imports" in parts:
             with report.phase("imports"):
                 _run_imports(report, args.import_repeat, source=args.import_source)
+        if "vercel" in parts:
+            with report.phase("vercel"):
+                _run_vercel_imports(report, args.import_repeat, Path(tmp))
         if "accept" in parts:
             with report.phase("accept"):
                 _run_accept(report, args, wrk, fake.url, Path(tmp), use_pg=pg_problem is None)
         if "delivery" in parts:
             with report.phase("delivery"):
                 _run_delivery(report, args, fake.url, Path(tmp), use_pg=pg_problem is None)
+        if "backfill" in parts:
+            with report.phase("backfill"):
+                print(f"backfill ({args.customers:,} customers) ...", flush=True)
+                report.backfill = run_backfill(Path(tmp), customers=args.customers)
     report.elapsed_s = time.monotonic() - started
     report.notes += _standing_notes()
     text = render(report, machine_line)
@@ -94,6 +104,21 @@ def _run_imports(report: Report, repeat: int, *, source: bool) -> None:
     if source:
         report.imports_source = _imports.measure(max(1, repeat // 3), bytecode=False)
     report.import_extra = _imports.heaviest_extra()
+
+
+def _run_vercel_imports(report: Report, repeat: int, tmp: Path) -> None:
+    """Build the project with the Vercel CLI, then time its function's import."""
+    from tests.vercel import Missing, build, python312
+
+    print("vercel build, then the built function's import cost ...", flush=True)
+    try:
+        output = build(tmp / "vercel")
+        python = python312()
+    except (Missing, AssertionError) as exc:
+        report.notes.append(f"Vercel function import not measured: {exc}")
+        return
+    func_dir = next((output / "functions").rglob("*.func"))
+    report.imports_vercel = _imports.measure_built(func_dir, python, repeat)
 
 
 def _run_accept(

@@ -9,12 +9,14 @@ alternate, so drift hits both; the best and the median are reported.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench._procs import PYCACHE, child_env
 
@@ -51,9 +53,11 @@ def _env(*, bytecode: bool = True) -> dict[str, str]:
     )
 
 
-def _sample(stmt: str, cwd: str, env: dict[str, str]) -> tuple[float, float]:
+def _sample(
+    stmt: str, cwd: str, env: dict[str, str], python: list[str] | None = None
+) -> tuple[float, float]:
     done = subprocess.run(
-        [sys.executable, "-c", _TIMER.format(stmt=stmt)],
+        [*(python or [sys.executable]), "-c", _TIMER.format(stmt=stmt)],
         check=True,
         capture_output=True,
         text=True,
@@ -71,14 +75,43 @@ def measure(repeat: int = 9, *, bytecode: bool = True) -> list[ImportResult]:
     ``bytecode``: with cached ``.pyc`` (an installed app), or compiling every
     module from source (a read-only deployment without compiled bytecode).
     """
-    samples: dict[str, list[tuple[float, float]]] = {label: [] for label in CONTENDERS}
-    env = _env(bytecode=bytecode)
     with tempfile.TemporaryDirectory(prefix="ctsync-bench-import-") as cwd:
-        for stmt in CONTENDERS.values():  # warm the page and bytecode caches; not counted
-            _sample(stmt, cwd, env)
-        for _ in range(max(1, repeat)):
-            for label, stmt in CONTENDERS.items():
-                samples[label].append(_sample(stmt, cwd, env))
+        return _measure(CONTENDERS, repeat, [sys.executable], cwd, _env(bytecode=bytecode))
+
+
+def measure_built(func_dir: Path, python: str, repeat: int = 9) -> list[ImportResult]:
+    """The same, inside a built Vercel function: its Python, its ``_vendor``, no bytecode.
+
+    The Build Output ships no ``.pyc`` and runs with PYTHONDONTWRITEBYTECODE on a
+    read-only filesystem, so every cold start compiles what it imports; the
+    baseline is compiled from the same ``_vendor`` the same way.
+    """
+    config = json.loads((func_dir / ".vc-config.json").read_text())
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", **config["environment"]}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    module = handler_module(func_dir)
+    contenders = {BASELINE: BASELINE, f"import {module} (the built function)": f"import {module}"}
+    return _measure(contenders, repeat, [python], str(func_dir), env)
+
+
+def handler_module(func_dir: Path) -> str:
+    """The module the function's handler imports (``api.index``)."""
+    handler = (func_dir / "vc__handler__python.py").read_text()
+    found = re.search(r'"__VC_HANDLER_MODULE_NAME": "([\w.]+)"', handler)
+    if found is None:
+        raise RuntimeError(f"no handler module named in {func_dir}/vc__handler__python.py")
+    return found.group(1)
+
+
+def _measure(
+    contenders: dict[str, str], repeat: int, python: list[str], cwd: str, env: dict[str, str]
+) -> list[ImportResult]:
+    samples: dict[str, list[tuple[float, float]]] = {label: [] for label in contenders}
+    for stmt in contenders.values():  # warm the page and bytecode caches; not counted
+        _sample(stmt, cwd, env, python)
+    for _ in range(max(1, repeat)):
+        for label, stmt in contenders.items():
+            samples[label].append(_sample(stmt, cwd, env, python))
     return [
         ImportResult(
             label,

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bench._accept import AcceptResults
+from bench._backfill import BackfillResults, backfill_table, backfill_targets
 from bench._deliver import DeliveryResults
 from bench._imports import ImportResult
 from bench._procs import ROOT
@@ -36,9 +37,11 @@ class Report:
     started: float
     accept: AcceptResults | None = None
     delivery: DeliveryResults | None = None
+    backfill: BackfillResults | None = None
     imports: list[ImportResult] = field(default_factory=list)
     imports_source: list[ImportResult] = field(default_factory=list)
     import_extra: list[tuple[str, float]] = field(default_factory=list)
+    imports_vercel: list[ImportResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
@@ -113,6 +116,10 @@ def targets(report: Report) -> list[Target]:
         found += _delivery_targets(report.delivery)
     if report.imports:
         found += _import_targets(report.imports)
+    if report.imports_vercel:
+        found += _import_targets(report.imports_vercel, where="the built Vercel function: ")
+    if report.backfill is not None:
+        found += [Target(*t) for t in backfill_targets(report.backfill)]
     return found
 
 
@@ -181,12 +188,12 @@ def _delivery_targets(dlv: DeliveryResults) -> list[Target]:
     return found
 
 
-def _import_targets(imports: list[ImportResult]) -> list[Target]:
+def _import_targets(imports: list[ImportResult], *, where: str = "") -> list[Target]:
     base, app = imports[0], imports[-1]
     ratio = app.best_cpu_ms / base.best_cpu_ms if base.best_cpu_ms else float("inf")
     return [
         Target(
-            f"`{app.label}` ≤ {IMPORT_RATIO:g}x `{base.label}` (best CPU time)",
+            f"{where}`{app.label}` ≤ {IMPORT_RATIO:g}x `{base.label}` (best CPU time)",
             f"{ratio:.2f}x ({app.best_cpu_ms:.0f} vs {base.best_cpu_ms:.0f} ms; median CPU "
             f"{app.cpu_ms / base.cpu_ms:.2f}x, median wall {app.median_ms / base.median_ms:.2f}x)",
             ratio <= IMPORT_RATIO,
@@ -203,7 +210,9 @@ def render(report: Report, machine_line: str) -> str:
         parts += _accept_table(report.accept)
     if report.delivery is not None:
         parts += _delivery_table(report.delivery)
-    if report.imports:
+    if report.backfill is not None:
+        parts += backfill_table(report.backfill)
+    if report.imports or report.imports_vercel:
         parts += _import_table(report)
     parts += ["## Targets", "", "| target | measured | result |", "|---|---|---|"]
     for t in targets(report):
@@ -295,11 +304,22 @@ def _import_table(report: Report) -> list[str]:
         _IMPORT_HEAD,
         _IMPORT_ALIGN,
     ]
-    lines += _import_rows(report.imports)
+    lines += _import_rows(report.imports) if report.imports else ["| (not run) |"]
     if report.imports_source:
         lines += ["", "Without bytecode (every module compiled from source at import):", ""]
         lines += [_IMPORT_HEAD, _IMPORT_ALIGN]
         lines += _import_rows(report.imports_source)
+    if report.imports_vercel:
+        lines += [
+            "",
+            "In the built Vercel function (`vercel build --standalone`: its Python 3.12 and "
+            "`_vendor`, no bytecode, as a deployment runs it; the baseline from the same "
+            "`_vendor`):",
+            "",
+            _IMPORT_HEAD,
+            _IMPORT_ALIGN,
+        ]
+        lines += _import_rows(report.imports_vercel)
     if report.import_extra:
         extra = ", ".join(f"{name} {ms:.0f} ms" for name, ms in report.import_extra)
         lines += [

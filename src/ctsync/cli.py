@@ -7,6 +7,8 @@ import json
 import signal
 import sys
 import time
+from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,8 +17,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from ctsync._cli_subscription import subscription_app
 from ctsync.config import Settings, is_loopback_host
-from ctsync.errors import CtsyncError
+from ctsync.errors import ConfigError, CtsyncError
 from ctsync.logs import configure_logging
 
 app = typer.Typer(
@@ -26,6 +29,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(subscription_app, name="subscription")
 out = Console()
 err = Console(stderr=True)
 
@@ -45,6 +49,9 @@ def _runtime(settings: Settings) -> Any:
 
     try:
         return Runtime.open(settings)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
     except CtsyncError as exc:
         err.print(f"[red]store error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -96,7 +103,7 @@ def worker(
         ]
         err.print(f"worker: {concurrency} loop(s), sink {rt.sink.name}")
         idle = settings.drain_interval_s
-        await asyncio.gather(rt.maintain(stop), *(d.run(stop, idle_s=idle) for d in drainers))
+        await asyncio.gather(rt.background(stop), *(d.run(stop, idle_s=idle) for d in drainers))
         await rt.aclose()
 
     asyncio.run(main())
@@ -114,10 +121,11 @@ def drain(
 
     async def main() -> dict[str, Any]:
         try:
+            reads = await rt.read_due(budget_s=budget)
             report: DrainReport = await rt.drainer.drain(budget_s=budget)
         finally:
             await rt.aclose()
-        return report.to_json()
+        return report.to_json() | ({"reads": reads} if reads is not None else {})
 
     out.print_json(json.dumps(asyncio.run(main())))
 
@@ -304,31 +312,115 @@ def send_sample(
     raise typer.Exit(1 if failures else 0)
 
 
+class BackfillResource(StrEnum):
+    """What ``ctsync backfill`` can read."""
+
+    customers = "customers"
+    orders = "orders"
+
+
 @app.command()
-def check() -> None:
-    """Check the configuration, the store and the sink endpoint."""
+def backfill(
+    resource: Annotated[BackfillResource, typer.Argument(help="customers or orders")],
+    since: Annotated[
+        str | None,
+        typer.Option(help="only those modified at or after this time (ISO 8601, UTC if no zone)"),
+    ] = None,
+    where: Annotated[
+        list[str] | None, typer.Option(help="a commercetools query predicate (repeatable)")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="map and count, store and send nothing")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="stop after this many")] = None,
+    restart: Annotated[bool, typer.Option(help="start over instead of resuming")] = False,
+) -> None:
+    """Send what commercetools already holds to Segment, as full snapshots (resumable).
+
+    Messages are queued in the store; `serve`, `worker` or `drain` deliver them.
+    """
+    from ctsync._cli_commercetools import backfill_command  # noqa: PLC0415
+    from ctsync.backfill import BackfillOptions  # noqa: PLC0415
+
+    settings = _settings()
+    options = BackfillOptions(
+        resource=resource.value,
+        since=_moment(since) if since else None,
+        where=tuple(where or ()),
+        limit=limit,
+        dry_run=dry_run,
+        restart=restart,
+    )
+    result = backfill_command(settings, _runtime(settings), options, out=out, err=err)
+    raise typer.Exit(0 if result.status in {"done", "partial"} else 1)
+
+
+def _moment(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        msg = f"{text!r} is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)"
+        raise typer.BadParameter(msg, param_hint="--since") from exc
+
+
+@app.command()
+def check(
+    url: Annotated[
+        str | None,
+        typer.Option(help="a deployment's base URL: check it end to end from here instead"),
+    ] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option(envvar="CTSYNC_WEBHOOK_SECRET", help="its shared secret (with --url)"),
+    ] = None,
+    admin_token: Annotated[
+        str | None,
+        typer.Option(envvar="CTSYNC_ADMIN_TOKEN", help="its admin token (with --url)"),
+    ] = None,
+) -> None:
+    """Check the configuration, the store, the sink, the subscription (or a deployment: --url)."""
+    if url is not None:
+        _check_remote(url, secret, admin_token)
+        return
     settings = _settings()
     rt = _runtime(settings)
     out.print(f"store: {rt.store.url_for_display} ({rt.store.dialect}) ok")
 
-    async def probe() -> str | None:
+    async def probe() -> tuple[str | None, bool]:
+        from ctsync._cli_commercetools import subscription_check  # noqa: PLC0415
+
         try:
-            await rt.sink.probe()
-        except CtsyncError as exc:
-            return str(exc)
+            try:
+                await rt.sink.probe()
+            except CtsyncError as exc:
+                problem: str | None = str(exc)
+            else:
+                problem = None
+            return problem, await subscription_check(rt, out=out)
         finally:
             await rt.aclose()
-        return None
 
-    problem = asyncio.run(probe())
+    problem, subscription_ok = asyncio.run(probe())
     sink = (
         "capture mode (no SEGMENT_WRITE_KEY)"
         if settings.capture_mode
         else settings.segment_endpoint
     )
     out.print(f"sink: {sink} " + ("ok" if problem is None else f"[red]{problem}[/red]"))
-    if problem:
+    if problem or not subscription_ok:
         raise typer.Exit(1)
+
+
+def _check_remote(url: str, secret: str | None, admin_token: str | None) -> None:
+    from rich.markup import escape  # noqa: PLC0415
+
+    from ctsync._remote_check import check_deployment  # noqa: PLC0415
+
+    steps = check_deployment(url, secret=secret, admin_token=admin_token)
+    for step in steps:
+        mark = "[green]ok[/green]" if step.ok else "[red]FAILED[/red]"
+        out.print(f"{step.name}: {mark} {escape(step.detail)}", highlight=False)
+    if not all(s.ok for s in steps) or len(steps) < 4:
+        raise typer.Exit(1)
+    out.print(f"{url}: deployment works end to end")
 
 
 @db_app.command("upgrade")

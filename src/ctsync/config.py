@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         default=DEFAULT_SQLITE_URL,
         validation_alias=AliasChoices("DATABASE_URL", "POSTGRES_URL"),
     )
+    # Neon's and Vercel Postgres' direct URL, next to the pooled DATABASE_URL: migrations.
+    database_url_unpooled: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL_UNPOOLED", "POSTGRES_URL_NON_POOLING"),
+    )
 
     ctp_project_key: str | None = Field(default=None, validation_alias="CTP_PROJECT_KEY")
     ctp_client_id: str | None = Field(default=None, validation_alias="CTP_CLIENT_ID")
@@ -74,6 +79,12 @@ class Settings(BaseSettings):
     inline_budget_s: float = Field(default=2.0, gt=0, validation_alias="CTSYNC_INLINE_BUDGET_S")
     store_timeout_s: float = Field(default=5.0, gt=0, validation_alias="CTSYNC_STORE_TIMEOUT_S")
     body_timeout_s: float = Field(default=10.0, gt=0, validation_alias="CTSYNC_BODY_TIMEOUT_S")
+    fetch_settle_s: float = Field(default=5.0, ge=0, validation_alias="CTSYNC_FETCH_SETTLE_S")
+    subscription_key: str = Field(default="ctsync", validation_alias="CTSYNC_SUBSCRIPTION_KEY")
+    watchdog_interval_s: float = Field(
+        default=300.0, gt=0, validation_alias="CTSYNC_WATCHDOG_INTERVAL_S"
+    )
+    watchdog_backfill: bool = Field(default=False, validation_alias="CTSYNC_WATCHDOG_BACKFILL")
 
     sns_verify: bool = Field(default=False, validation_alias="CTSYNC_SNS_VERIFY")
     sns_cert_host: str = Field(default=_SNS_CERT_HOST, validation_alias="CTSYNC_SNS_CERT_HOST")
@@ -123,6 +134,16 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_endpoint(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("database_url_unpooled")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if not value:  # set but empty: as if unset
+            return None
+        if not value.startswith(("postgresql:", "postgres:", "postgresql+")):
+            msg = "DATABASE_URL_UNPOOLED must start with postgresql:// or postgres://"
+            raise ValueError(msg)
+        return value
 
     @field_validator("database_url")
     @classmethod

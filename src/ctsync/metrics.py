@@ -13,6 +13,7 @@ __all__ = [
     "SEND_LATENCY",
     "SINK_KEY_REJECTED",
     "SINK_REACHABLE",
+    "SUBSCRIPTION",
     "WEBHOOK_LATENCY",
 ]
 
@@ -33,6 +34,11 @@ SEND_LATENCY = Histogram(
 )
 RATE_LIMITED = Counter("ctsync_rate_limited_total", "Times delivery waited for the rate limit")
 OUTBOX = Gauge("ctsync_outbox_messages", "Outbox messages by status", ["status"])
+SUBSCRIPTION = Gauge(
+    "ctsync_subscription_status",
+    "The commercetools subscription's health: 1 for its current status, 0 for the others",
+    ["key", "status"],
+)
 SINK_KEY_REJECTED = Gauge(
     "ctsync_sink_key_rejected",
     "1 while the sink answers 401/403 (a bad or rotated write key); messages are retried",

@@ -33,7 +33,9 @@ __all__ = [
 ]
 
 Planner = Callable[[CtEvent, IdentityState | None], Plan]
-RecordStatus = Literal["accepted", "duplicate", "ignored", "stale", "waiting", "failed", "rejected"]
+RecordStatus = Literal[
+    "accepted", "duplicate", "ignored", "stale", "waiting", "failed", "rejected", "fetching"
+]
 
 
 @dataclass(frozen=True, slots=True)

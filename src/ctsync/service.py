@@ -9,26 +9,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import os
 import time
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
-from pydantic import SecretStr
 
 from ctsync.config import Settings
 from ctsync.delivery import Drainer, Lanes, drainer_config
-from ctsync.errors import ConfigError, CtsyncError
+from ctsync.errors import CtsyncError
 from ctsync.ingress._model import CtEvent
 from ctsync.logs import get_logger
-from ctsync.mapping import MappingOptions
-from ctsync.mapping._types import DEFAULT_DESTINATION
 from ctsync.pipeline import Planner, RecordResult, default_planner, record_event, record_rejected
-from ctsync.sinks import Sink, SinkSpec, build_sink, make_sink
+from ctsync.routing import build_lanes, destination_keys, mapping_options
+from ctsync.sinks import Sink, make_sink
 from ctsync.store import Store, open_store
 from ctsync.store._ops import purge
+from ctsync.store._refused import NO_DATABASE_ON_VERCEL, RefusingStore
 
-__all__ = ["Runtime", "mapping_options"]
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ctsync.commercetools import CommercetoolsClient
+    from ctsync.fetcher import Fetcher
+    from ctsync.watchdog import Watchdog
+
+__all__ = ["Runtime", "mapping_options"]  # mapping_options: re-exported from ctsync.routing
 
 log = get_logger("ctsync.service")
 
@@ -42,7 +48,11 @@ class Runtime:
     sink: Sink
     drainer: Drainer | Lanes
     planner: Planner
+    api: CommercetoolsClient | None = None  # the commercetools API (CTP_* credentials set)
+    fetcher: Fetcher | None = None  # resolves events that need an API read
+    watchdog: Watchdog | None = None  # watches the subscription's health
     started_at: float = field(default_factory=time.time)
+    _gap_backfill: asyncio.Task[Any] | None = None
 
     @classmethod
     def open(
@@ -58,15 +68,64 @@ class Runtime:
         The mapping and its destinations' keys are checked first: a bad one stops
         start-up before anything is opened.
         """
-        options = mapping_options(settings)
-        keys = {d.name: _write_key(d.name, d.write_key_env) for d in options.destinations}
-        store = store or open_store(settings.database_url, timeout=settings.store_timeout_s)
+        options = replace(mapping_options(settings), api_reads=settings.ctp_configured)
+        keys = destination_keys(options)
+        store = store or _open_configured_store(settings)
         if migrate:
-            store.migrate()
+            _migrate(settings, store)
         sink = sink or make_sink(settings)
         default = Drainer(store, sink, drainer_config(settings))
-        drainer = _lanes(store, default, options, keys, settings) if keys else default
-        return cls(settings, store, sink, drainer, default_planner(options))
+        drainer = build_lanes(store, default, options, keys, settings) if keys else default
+        rt = cls(settings, store, sink, drainer, default_planner(options))
+        if settings.ctp_configured:
+            rt._open_api()
+        return rt
+
+    def _open_api(self) -> None:
+        """The API client, the read loop and the watchdog (imported only when configured)."""
+        from ctsync.commercetools import ApiConfig, CommercetoolsClient  # noqa: PLC0415
+        from ctsync.fetcher import FetchConfig, Fetcher  # noqa: PLC0415
+        from ctsync.watchdog import Watchdog  # noqa: PLC0415
+
+        s = self.settings
+        self.api = CommercetoolsClient(ApiConfig.from_settings(s))
+        config = FetchConfig(
+            settle_s=s.fetch_settle_s,
+            lease_s=s.lease_s,
+            retry_base_s=s.retry_base_s,
+            retry_cap_s=s.retry_cap_s,
+        )
+        self.fetcher = Fetcher(
+            self.store,
+            self.api,
+            self.planner,
+            config,
+            horizon_s=s.retry_horizon_s,
+            on_queued=self.drainer.notify,
+        )
+        self.watchdog = Watchdog(
+            self.api,
+            s.subscription_key,
+            self.store,
+            every_s=s.watchdog_interval_s,
+            on_recovered=self._close_gap,
+        )
+
+    async def _close_gap(self, since: datetime | None) -> None:
+        """Delivery resumed: backfill what changed meanwhile (CTSYNC_WATCHDOG_BACKFILL)."""
+        if not self.settings.watchdog_backfill or self.api is None or since is None:
+            return
+        if self._gap_backfill is not None and not self._gap_backfill.done():
+            return
+        from ctsync.backfill import BackfillOptions, run_backfill  # noqa: PLC0415
+
+        log.warning("gap_backfill", action="watchdog", since=since.isoformat())
+        options = BackfillOptions(since=since)
+        self._gap_backfill = asyncio.create_task(
+            run_backfill(
+                self.store, self.api, self.planner, options, horizon_s=self.settings.retry_horizon_s
+            )
+        )
 
     async def record(self, event: CtEvent) -> RecordResult:
         """Store one event durably, with its messages; returns what to tell the sender."""
@@ -132,62 +191,59 @@ class Runtime:
             if stop.is_set():
                 return
 
+    async def background(self, stop: asyncio.Event) -> None:
+        """The periodic jobs of a long-running process (serve, worker), until ``stop``."""
+        jobs = [self.maintain(stop)]
+        if self.fetcher is not None:
+            jobs.append(self.fetcher.run(stop, idle_s=self.settings.drain_interval_s))
+        if self.watchdog is not None:
+            jobs.append(self.watchdog.run(stop))
+        await asyncio.gather(*jobs)
+
+    async def read_due(self, *, budget_s: float | None = None) -> dict[str, int] | None:
+        """Resolve events that wait for an API read (the cron drain and ``ctsync drain``)."""
+        if self.fetcher is None:
+            return None
+        try:
+            report = await self.fetcher.fetch_due(budget_s=budget_s)
+        except CtsyncError as exc:
+            log.warning("fetch_pass_failed", action="fetch", error=str(exc))
+            return None
+        return report.to_json()
+
     async def aclose(self) -> None:
-        """Close the sinks and the store."""
+        """Close the sinks, the API client and the store."""
         if isinstance(self.drainer, Lanes):
             await self.drainer.aclose()
+        if self._gap_backfill is not None:
+            self._gap_backfill.cancel()
+            with contextlib.suppress(asyncio.CancelledError, CtsyncError):
+                await self._gap_backfill
         await self.sink.aclose()
+        if self.api is not None:
+            await self.api.aclose()
         self.store.close()
 
 
-def _lanes(
-    store: Store,
-    default: Drainer,
-    options: MappingOptions,
-    keys: dict[str, SecretStr | None],
-    settings: Settings,
-) -> Lanes:
-    """One lane for the default destination and one per destination of the mapping file."""
-    drainers, sinks = {DEFAULT_DESTINATION: default}, {}
-    for dest in options.destinations:
-        sinks[dest.name] = sink = build_sink(
-            SinkSpec(
-                name=dest.name,
-                type=dest.type,
-                endpoint=dest.endpoint,
-                write_key=keys[dest.name],
-                timeout_s=settings.sink_timeout_s,
-            )
-        )
-        config = replace(
-            drainer_config(settings), destination=dest.name, rate_limit=dest.rate_limit
-        )
-        drainers[dest.name] = Drainer(store, sink, config)
-    return Lanes(drainers, sinks)
+def _migrate(settings: Settings, store: Store) -> None:
+    """Apply migrations, through the direct URL when the main one goes through a pooler."""
+    direct = settings.database_url_unpooled
+    if direct is None or store.dialect != "postgres" or isinstance(store, RefusingStore):
+        store.migrate()
+        return
+    unpooled = open_store(direct, timeout=settings.store_timeout_s)
+    try:
+        unpooled.migrate()
+    finally:
+        unpooled.close()
 
 
-def _write_key(destination: str, env_name: str | None) -> SecretStr | None:
-    """A destination's key, from the variable its mapping file names.
-
-    The one read of the environment outside Settings: the mapping file chooses
-    these names, so Settings cannot declare them. Read once, at start.
-    """
-    if env_name is None:
-        return None
-    value = os.environ.get(env_name)
-    if not value:
-        msg = f"destination {destination!r}: environment variable {env_name} is not set"
-        raise ConfigError(msg)
-    return SecretStr(value)
-
-
-def mapping_options(settings: Settings) -> MappingOptions:
-    """The mapping of ``CTSYNC_MAPPING`` (MappingFileError when bad), else the built-in one."""
-    if settings.mapping_path is None:
-        return MappingOptions()  # the same as default.yaml (a test keeps them equal)
-    from ctsync.mapping.file import load_mapping  # noqa: PLC0415 - YAML only when needed
-
-    return load_mapping(settings.mapping_path)
+def _open_configured_store(settings: Settings) -> Store:
+    """The store DATABASE_URL names; on Vercel, never a SQLite file (it would not survive)."""
+    if settings.vercel and settings.store_kind == "sqlite":
+        log.error("no_database", action="start", error=NO_DATABASE_ON_VERCEL)
+        return RefusingStore(NO_DATABASE_ON_VERCEL)
+    return open_store(settings.database_url, timeout=settings.store_timeout_s)
 
 
 def freeze_startup_heap() -> None:

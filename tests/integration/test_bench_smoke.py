@@ -110,6 +110,21 @@ def test_report_gives_every_target_a_verdict() -> None:
     assert "PASS" in text
 
 
+def test_the_built_functions_import_gets_its_own_table_and_target() -> None:
+    from bench._imports import ImportResult
+
+    built = [
+        ImportResult("import fastapi, pydantic, httpx", 900.0, 800.0, 780.0, 3),
+        ImportResult("import api.index (the built function)", 1200.0, 1100.0, 1090.0, 3),
+    ]
+    report = Report(started=0.0, imports_vercel=built)
+    [target] = targets(report)
+    assert target.ok is False  # 1090 / 780 = 1.40x
+    assert "built Vercel function" in target.what
+    text = render(report, "machine")
+    assert "| `import api.index (the built function)` | 1090 | 1.40x |" in text
+
+
 @needs_wrk
 def test_wrk_deliveries_are_all_accepted_never_duplicates(tmp_path: Path) -> None:
     """Every wrk request carries its own ids: ctsync stores each as a new event."""

@@ -255,3 +255,10 @@ def test_only_a_short_printable_string_is_a_delivery_id() -> None:
         push = envelopes.pubsub(body)
         push["message"]["messageId"] = push["message"]["message_id"] = junk
         assert only_item(unwrap(push, JSON)).delivery_id is None
+
+
+def test_a_message_with_a_customer_and_a_non_string_type_is_a_clear_input_error() -> None:
+    body = payloads.created()
+    body["type"] = [None, None]  # hypothesis found a 500 here (an unhashable list)
+    with pytest.raises(InputError):
+        parse_ct_payload(body, envelope="direct")

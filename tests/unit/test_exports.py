@@ -25,9 +25,13 @@ PACKAGES = [
     "ctsync.pipeline",
     "ctsync.plans",
     "ctsync.regulations",
+    "ctsync.routing",
     "ctsync.plugins",
     "ctsync.remap",
     "ctsync.service",
+    "ctsync.backfill",
+    "ctsync.fetcher",
+    "ctsync.watchdog",
 ]
 
 

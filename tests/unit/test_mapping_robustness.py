@@ -67,7 +67,16 @@ def test_exports() -> None:
         "plan_customer_read",
         "plan_event",
     ]
-    assert sorted(ctsync.commercetools.__all__) == ["Address", "Customer", "Order"]
+    assert sorted(ctsync.commercetools.__all__) == [
+        "Address",
+        "ApiConfig",
+        "AuthFailed",
+        "CommercetoolsClient",
+        "Customer",
+        "NotFound",
+        "Order",
+        "RetryOptions",
+    ]
     for module in (ctsync.mapping, ctsync.commercetools):
         for name in module.__all__:
             assert hasattr(module, name)

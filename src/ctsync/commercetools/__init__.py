@@ -1,7 +1,18 @@
-"""commercetools resources as ctsync reads them (the API client comes later)."""
+"""commercetools: the resources ctsync reads and the thin HTTP API client that reads them."""
 
 from __future__ import annotations
 
+from ctsync.commercetools._client import ApiConfig, CommercetoolsClient, RetryOptions
+from ctsync.commercetools._errors import AuthFailed, NotFound
 from ctsync.commercetools._models import Address, Customer, Order
 
-__all__ = ["Address", "Customer", "Order"]
+__all__ = [
+    "Address",
+    "ApiConfig",
+    "AuthFailed",
+    "CommercetoolsClient",
+    "Customer",
+    "NotFound",
+    "Order",
+    "RetryOptions",
+]

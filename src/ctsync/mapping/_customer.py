@@ -105,7 +105,7 @@ def _customer(event: CtEvent, state: IdentityState | None, options: MappingOptio
     if event.type in _DELETIONS:
         return plan_deletion(_origin(event), _payload(event), state, options)
     if event.kind == "change" or not event.payload_included:
-        return _without_data(event, state)
+        return _without_data(event, state, options)
     if event.kind == "snapshot" or event.type == "CustomerCreated":
         return _snapshot(event, state, options)
     if event.type == "CustomerEmailChanged":
@@ -179,11 +179,14 @@ def _snapshot(event: CtEvent, state: IdentityState | None, options: MappingOptio
     return plan_snapshot(source, customer, state, options)
 
 
-def _without_data(event: CtEvent, state: IdentityState | None) -> Plan:
+def _without_data(event: CtEvent, state: IdentityState | None, options: MappingOptions) -> Plan:
     known = state.user_id if state else None
     if event.type not in _NEEDS_DATA:
         reason = f"{event.type} does not change a Segment trait"
         return Plan("ignored", reason=reason, user_id=known)
+    if options.api_reads:
+        reason = f"the {event.type} notification carries no customer data: it is read from the API"
+        return Plan("fetching", reason=reason, user_id=known)
     reason = f"the {event.type} notification carries no customer data; {_API_HINT}"
     return Plan("failed", reason=reason, user_id=known)
 

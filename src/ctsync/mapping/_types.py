@@ -23,7 +23,7 @@ __all__ = [
     "clone_state",
 ]
 
-PlanStatus = Literal["accepted", "ignored", "stale", "waiting", "failed"]
+PlanStatus = Literal["accepted", "ignored", "stale", "waiting", "failed", "fetching"]
 
 
 CUSTOM_PREFIX = "$"
@@ -112,6 +112,7 @@ class MappingOptions:
     destinations: tuple[Destination, ...] = ()
     routes: tuple[Route, ...] = ()
     transforms: tuple[str, ...] = ()
+    api_reads: bool = False  # CTP_* credentials: a notification without data is read later
 
     def output_name(self, state_key: str) -> str | None:
         """The name a kept trait is sent under; None when the mapping drops it."""

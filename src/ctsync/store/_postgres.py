@@ -102,7 +102,16 @@ class PostgresStore:
                 max_size=max_size,
                 timeout=timeout,
                 open=False,
-                kwargs={"row_factory": dict_row, "connect_timeout": max(1, int(timeout))},
+                kwargs={
+                    "row_factory": dict_row,
+                    "connect_timeout": max(1, int(timeout)),
+                    # No server-side prepared statements: through a transaction-mode
+                    # pooler (Neon's and Vercel Postgres' pooled URLs, PgBouncer before
+                    # 1.21) a statement prepared on one server connection is missing
+                    # on the next. A pooler cannot be told from its URL, and planning
+                    # our short statements costs little next to a round trip.
+                    "prepare_threshold": None,
+                },
                 connection_class=psycopg.Connection[Row],
                 # No check on every checkout (a round trip per transaction, a tenth of
                 # a webhook's cost): _transaction retries a connection found dead.

@@ -53,5 +53,10 @@ def migrations(dialect: Dialect) -> list[tuple[int, str]]:
     for entry in folder.iterdir():
         match = re.fullmatch(rf"(\d+)_\w+(\.{dialect})?\.sql", entry.name)
         if match:
-            (own if match.group(2) else found)[int(match.group(1))] = entry.read_text("utf-8")
+            table = own if match.group(2) else found
+            number = int(match.group(1))
+            if number in table:  # two branches took the same number: one would vanish
+                msg = f"two migrations are numbered {number:04d}; renumber one"
+                raise RuntimeError(msg)
+            table[number] = entry.read_text("utf-8")
     return sorted((found | own).items())

@@ -11,6 +11,7 @@ pydantic models below: any typed FastAPI parameter makes FastAPI import
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import time
 from typing import Annotated, Any, Literal, TypeVar
@@ -201,6 +202,24 @@ async def discard_dead(request: Request) -> Response:
 
     n = await anyio.to_thread.run_sync(rt.store.write, run)
     return JSONResponse({"discarded": n})
+
+
+class BackfillsQuery(BaseModel):
+    """Filters of ``GET /api/admin/backfills``."""
+
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(default=20, ge=1, le=1000)
+
+
+@router.get("/backfills")
+async def backfills(request: Request) -> Response:
+    """Backfills, most recently active first: status, cursor, counts (``ctsync backfill``)."""
+    rt = _admin(request)
+    q = _query(request, BackfillsQuery)
+    rows = await _read(rt, lambda c: c.all("list_backfills", limit=q.limit))
+    for row in rows:
+        row["filters"] = json.loads(row["filters"])
+    return JSONResponse({"backfills": rows})
 
 
 @router.post("/transform")

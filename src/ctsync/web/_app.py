@@ -52,7 +52,7 @@ def create_app(
         app.state.runtime = rt
         stop = asyncio.Event()
         idle = settings.drain_interval_s
-        tasks = [rt.drainer.run(stop, idle_s=idle), rt.maintain(stop)] if run_drainer else []
+        tasks = [rt.drainer.run(stop, idle_s=idle), rt.background(stop)] if run_drainer else []
         running = [asyncio.create_task(t) for t in tasks]
         if freeze_heap:
             freeze_startup_heap()

@@ -166,6 +166,8 @@ async def _handle_delivery(request: Request, source: str | None) -> Response:
         await _deliver_inline(rt)
     elif any(r.status == "accepted" for r in results):
         rt.drainer.notify()
+    if rt.fetcher is not None and any(r.status in {"fetching", "waiting"} for r in results):
+        rt.fetcher.notify()
     if unwrapped.batch:
         return JSONResponse({"status": "batch", "results": [r.to_json() for r in results]})
     return JSONResponse(results[0].to_json())
@@ -319,12 +321,16 @@ async def cron_drain(request: Request) -> Response:
                 {"error": "missing or wrong CRON_SECRET bearer token"}, status_code=401
             )
     budget = max(1.0, rt.settings.inline_budget_s * 5)
+    if rt.watchdog is not None:
+        await rt.watchdog.check_if_due()
+    reads = await rt.read_due(budget_s=budget / 2)
     report = await rt.drainer.drain(budget_s=budget)
     # Serverless has no background task: retention is enforced here, hourly at most.
     if time.time() - getattr(request.app.state, "purged_at", 0.0) > 3600:
         request.app.state.purged_at = time.time()
         await anyio.to_thread.run_sync(rt.purge_expired)
-    return JSONResponse({"status": "drained", **report.to_json()})
+    extra = {"reads": reads} if reads is not None else {}
+    return JSONResponse({"status": "drained", **report.to_json(), **extra})
 
 
 @router.get("/api/health")
@@ -361,8 +367,18 @@ async def ready(request: Request) -> Response:
         "sinkState": await _sink_state(rt, last),
         "captureMode": rt.settings.capture_mode,
         **({"problems": problems} if problems else {}),
+        **_subscription(rt),
     }
     return JSONResponse(body, status_code=503 if problems else 200)
+
+
+def _subscription(rt: Runtime) -> dict[str, Any]:
+    """The watchdog's last reading: a note, not a 503 (events can still be stored)."""
+    latest = rt.watchdog.latest if rt.watchdog is not None else None
+    if latest is None:
+        return {}
+    note = latest.note()
+    return {"subscription": latest.to_json(), **({"notes": [note]} if note else {})}
 
 
 async def _sink_state(rt: Runtime, last: Any) -> dict[str, Any]:

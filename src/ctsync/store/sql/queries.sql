@@ -285,3 +285,84 @@ FROM regulations ORDER BY id DESC LIMIT :limit
 SELECT project_key, customer_id, user_id, state FROM identities
 WHERE deleted = 0 AND state IS NOT NULL AND user_id IS NOT NULL
 ORDER BY project_key, customer_id
+
+-- backfill_get --
+SELECT name, resource, project_key, filters, cursor, status, processed, queued, total,
+       started_at, updated_at, finished_at, error
+FROM backfills WHERE name = :name
+
+-- backfill_begin --
+-- A new backfill, or a finished one started over; an unfinished one keeps its cursor.
+INSERT INTO backfills (name, resource, project_key, filters, cursor, status, processed,
+                       queued, total, started_at, updated_at)
+VALUES (:name, :resource, :project_key, :filters, NULL, 'running', 0, 0, :total, :now, :now)
+ON CONFLICT (name) DO UPDATE SET
+    status = 'running', total = excluded.total, updated_at = excluded.updated_at,
+    finished_at = NULL, error = NULL,
+    cursor = CASE WHEN :restart = 1 OR backfills.status = 'done' THEN NULL
+                  ELSE backfills.cursor END,
+    processed = CASE WHEN :restart = 1 OR backfills.status = 'done' THEN 0
+                     ELSE backfills.processed END,
+    queued = CASE WHEN :restart = 1 OR backfills.status = 'done' THEN 0
+                  ELSE backfills.queued END,
+    started_at = CASE WHEN :restart = 1 OR backfills.status = 'done' THEN excluded.started_at
+                      ELSE backfills.started_at END
+RETURNING cursor, processed, queued
+
+-- backfill_page --
+-- In the transaction that recorded the page's events: the cursor moves with them.
+UPDATE backfills SET cursor = :cursor, processed = processed + :processed,
+                     queued = queued + :queued, updated_at = :now
+WHERE name = :name AND status = 'running'
+
+-- backfill_end --
+UPDATE backfills SET status = :status, error = :error, updated_at = :now, finished_at = :now
+WHERE name = :name AND status = 'running'
+
+-- list_backfills --
+SELECT name, resource, project_key, filters, cursor, status, processed, queued, total,
+       started_at, updated_at, finished_at, error
+FROM backfills ORDER BY updated_at DESC LIMIT :limit
+
+-- claim_reads --
+-- Events to resolve by an API read, leased until :lease_until. A change notification
+-- waits :settle seconds after it arrived, so the messages of its version come first.
+WITH due AS (
+    SELECT id FROM events
+    WHERE status IN ('fetching', 'waiting') AND resource_type = 'customer'
+      AND fetch_attempts < :max_attempts
+      AND COALESCE(fetch_after, CASE WHEN kind = 'change' AND message_id IS NULL
+                                     THEN received_at + :settle ELSE 0 END) <= :now
+    ORDER BY id LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE events e SET fetch_after = :lease_until, fetch_attempts = e.fetch_attempts + 1
+FROM due WHERE e.id = due.id
+RETURNING e.id, e.status, e.kind, e.type, e.project_key, e.resource_type, e.resource_id,
+          e.resource_version, e.message_id, e.fetch_attempts
+
+-- claim_reads@sqlite --
+UPDATE events SET fetch_after = :lease_until, fetch_attempts = fetch_attempts + 1
+WHERE id IN (
+    SELECT id FROM events
+    WHERE status IN ('fetching', 'waiting') AND resource_type = 'customer'
+      AND fetch_attempts < :max_attempts
+      AND COALESCE(fetch_after, CASE WHEN kind = 'change' AND message_id IS NULL
+                                     THEN received_at + :settle ELSE 0 END) <= :now
+    ORDER BY id LIMIT :limit)
+RETURNING id, status, kind, type, project_key, resource_type, resource_id,
+          resource_version, message_id, fetch_attempts
+
+-- reschedule_read --
+UPDATE events SET fetch_after = :at WHERE id = :id AND status = :expected
+
+-- covering_message --
+-- A message (with its payload) of the same version: it carries the change.
+SELECT id FROM events
+WHERE project_key = :project_key AND resource_id = :resource_id AND kind = 'message'
+  AND resource_version = :version
+LIMIT 1
+
+-- last_event_seen --
+-- The newest delivery commercetools made (reads and backfills are ctsync's own).
+SELECT MAX(received_at) AS at FROM events WHERE envelope NOT IN ('backfill', 'api')
