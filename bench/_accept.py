@@ -110,6 +110,7 @@ def contenders(
             "SEGMENT_WRITE_KEY": write_key,
             "SEGMENT_ENDPOINT": fake_url,
             "CTSYNC_LOG_LEVEL": "warning",
+            "CTSYNC_ALLOW_UNVERIFIED": "true",  # wrk posts without credentials
         }
         if src is not None:
             env["PYTHONPATH"] = str(src)

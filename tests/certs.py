@@ -30,7 +30,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ctsync.ingress._sns_signature import string_to_sign
 from tests.helpers import free_port, wait_for
 
 ONE_DAY = dt.timedelta(days=1)
@@ -172,6 +171,27 @@ class HttpsServer:
         self._thread.join(timeout=20)
 
 
+# What SNS signs, from AWS's documentation (not from ctsync's code, which it checks):
+# "Key\nValue\n" for each key present, in this order (docs.aws.amazon.com/sns/latest/dg/
+# sns-verify-signature-of-message.html; FACTS.md section 4).
+_SIGNED_NOTIFICATION = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
+_SIGNED_CONFIRMATION = (
+    "Message",
+    "MessageId",
+    "SubscribeURL",
+    "Timestamp",
+    "Token",
+    "TopicArn",
+    "Type",
+)
+
+
+def aws_string_to_sign(message: dict[str, Any]) -> bytes:
+    """The bytes SNS signs for ``message``, written from AWS's documentation."""
+    keys = _SIGNED_NOTIFICATION if message["Type"] == "Notification" else _SIGNED_CONFIRMATION
+    return "".join(f"{k}\n{message[k]}\n" for k in keys if k in message).encode()
+
+
 class SnsSigner:
     """Signs SNS messages the way SNS does, with a certificate served by ``HttpsServer``."""
 
@@ -182,7 +202,7 @@ class SnsSigner:
     def sign(self, message: dict[str, Any], version: str = "2") -> dict[str, Any]:
         signed = {**message, "SignatureVersion": version, "SigningCertURL": self.cert_url}
         algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()
-        raw = self.key.sign(string_to_sign(signed), padding.PKCS1v15(), algorithm)
+        raw = self.key.sign(aws_string_to_sign(signed), padding.PKCS1v15(), algorithm)
         return {**signed, "Signature": base64.b64encode(raw).decode()}
 
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ctsync._cli_subscription import subscription_app
-from ctsync.config import Settings, is_loopback_host
+from ctsync.config import Settings
 from ctsync.errors import ConfigError, CtsyncError
 from ctsync.logs import configure_logging
 
@@ -68,16 +68,34 @@ def serve(
     from ctsync.web import create_app  # noqa: PLC0415
 
     settings = _settings()
-    application = create_app(settings, exposed=not is_loopback_host(host), freeze_heap=True)
+    application = create_app(settings, freeze_heap=True)
     mode = (
         "capture mode (no SEGMENT_WRITE_KEY: messages are kept, not sent)"
         if settings.capture_mode
         else f"sending to {settings.segment_endpoint}"
     )
     err.print(f"ctsync {mode}; store {settings.store_kind}")
+    _print_protection(settings)
     uvicorn.run(
         application, host=host, port=port, log_level="warning", timeout_graceful_shutdown=15
     )
+
+
+def _print_protection(settings: Settings) -> None:
+    """Say what anyone who reaches the service may use, or that deliveries are refused."""
+    from ctsync.ingress import UNVERIFIED_HINT  # noqa: PLC0415
+
+    if settings.unprotected:
+        err.print(
+            "[yellow]CTSYNC_ALLOW_UNVERIFIED=true: open to anyone who reaches this service "
+            "(fine for a local trial, not beyond):[/yellow]",
+            *(f"{route}: {why}" for route, why in settings.unprotected.items()),
+            sep="\n  ",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif not settings.sender_check_configured:
+        err.print(f"[yellow]{UNVERIFIED_HINT}[/yellow]", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -383,6 +401,7 @@ def check(
     settings = _settings()
     rt = _runtime(settings)
     out.print(f"store: {rt.store.url_for_display} ({rt.store.dialect}) ok")
+    _print_protection(settings)
 
     async def probe() -> tuple[str | None, bool]:
         from ctsync._cli_commercetools import subscription_check  # noqa: PLC0415

@@ -6,7 +6,6 @@ environment is not read again anywhere else.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -14,7 +13,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_SQLITE_URL", "Settings", "is_loopback_host"]
+__all__ = ["DEFAULT_SQLITE_URL", "Settings"]
 
 DEFAULT_SQLITE_URL = "sqlite:///ctsync.db"
 _SNS_CERT_HOST = r"^sns\.[a-zA-Z0-9-]{3,}\.amazonaws\.com(\.cn)?$"
@@ -168,6 +167,52 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return self
 
+    @model_validator(mode="after")
+    def _checks_that_keep_outsiders_out(self) -> Settings:
+        """A sender check that any AWS account or Google identity could pass is refused."""
+        missing = []
+        if self.sns_verify and not self.sns_topics:
+            missing.append(
+                "CTSYNC_SNS_VERIFY=true needs CTSYNC_SNS_TOPIC_ARN (the topics allowed to post): "
+                "without it any AWS account's topic is accepted and its subscription confirmed"
+            )
+        if self.pubsub_audience is not None and not (self.pubsub_service_account or "").strip():
+            missing.append(
+                "CTSYNC_PUBSUB_AUDIENCE needs CTSYNC_PUBSUB_SERVICE_ACCOUNT (the push "
+                "subscription's service account): without it any Google-signed token for "
+                "the audience is accepted"
+            )
+        if missing:
+            raise ValueError("; ".join(missing))
+        return self
+
+    @property
+    def sns_topics(self) -> frozenset[str]:
+        """The topics of CTSYNC_SNS_TOPIC_ARN (separated by commas or spaces)."""
+        return frozenset(a for a in re.split(r"[\s,]+", self.sns_topic_arns or "") if a)
+
+    @property
+    def unprotected(self) -> dict[str, str]:
+        """The routes anyone who reaches the service may use, and why (CTSYNC_ALLOW_UNVERIFIED).
+
+        Exposure is never inferred from the bind address: a service on loopback
+        behind a proxy or sidecar is as reachable as one on 0.0.0.0.
+        """
+        if not self.allow_unverified:
+            return {}
+        found = {
+            "/api/webhook": "no sender check (CTSYNC_WEBHOOK_SECRET, CTSYNC_SNS_VERIFY or "
+            "CTSYNC_PUBSUB_AUDIENCE)",
+            "/api/admin": "no CTSYNC_ADMIN_TOKEN",
+            "/api/cron/drain": "no CRON_SECRET",
+        }
+        protected = {
+            "/api/webhook": self.sender_check_configured,
+            "/api/admin": self.admin_token is not None,
+            "/api/cron/drain": self.cron_secret is not None,
+        }
+        return {route: why for route, why in found.items() if not protected[route]}
+
     @property
     def regulations_enabled(self) -> bool:
         """A deleted customer also gets a Segment deletion regulation (Public API)."""
@@ -199,13 +244,3 @@ class Settings(BaseSettings):
     @property
     def ctp_configured(self) -> bool:
         return bool(self.ctp_project_key and self.ctp_client_id and self.ctp_client_secret)
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``: not reachable from elsewhere."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

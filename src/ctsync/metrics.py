@@ -14,6 +14,7 @@ __all__ = [
     "SINK_KEY_REJECTED",
     "SINK_REACHABLE",
     "SUBSCRIPTION",
+    "UNPROTECTED",
     "WEBHOOK_LATENCY",
 ]
 
@@ -45,4 +46,9 @@ SINK_KEY_REJECTED = Gauge(
 )
 SINK_REACHABLE = Gauge(
     "ctsync_sink_reachable", "1 when the last readiness probe reached the sink, else 0"
+)
+UNPROTECTED = Gauge(
+    "ctsync_unprotected",
+    "1 for a route anyone may use (CTSYNC_ALLOW_UNVERIFIED=true and no credential for it)",
+    ["route"],
 )

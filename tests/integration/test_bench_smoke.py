@@ -137,6 +137,7 @@ def test_wrk_deliveries_are_all_accepted_never_duplicates(tmp_path: Path) -> Non
             "SEGMENT_WRITE_KEY": KEY,
             "SEGMENT_ENDPOINT": fake.url,
             "CTSYNC_LOG_LEVEL": "warning",
+            "CTSYNC_ALLOW_UNVERIFIED": "true",
         }
 
         def serve() -> HttpServer:

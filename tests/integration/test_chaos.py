@@ -38,6 +38,7 @@ def _env(db_url: str, fake: FakeSegment, tmp: Path) -> dict[str, str]:
         "CTSYNC_LEASE_S": "3",
         "CTSYNC_SINK_TIMEOUT_S": "2",
         "CTSYNC_LOG_LEVEL": "warning",
+        "CTSYNC_ALLOW_UNVERIFIED": "true",
         "CTSYNC_TEST_LOG": str(tmp / f"{uuid.uuid4().hex}.log"),
     }
 

@@ -38,7 +38,12 @@ def ctsync(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Co
 
 @pytest.fixture
 def env(db_url: str) -> dict[str, str]:
-    return {"DATABASE_URL": db_url, "SEGMENT_WRITE_KEY": "", "CTSYNC_LOG_LEVEL": "warning"}
+    return {
+        "DATABASE_URL": db_url,
+        "SEGMENT_WRITE_KEY": "",
+        "CTSYNC_LOG_LEVEL": "warning",
+        "CTSYNC_ALLOW_UNVERIFIED": "true",
+    }
 
 
 def _sending_env(db_url: str, fake: FakeSegment) -> dict[str, str]:
@@ -48,6 +53,7 @@ def _sending_env(db_url: str, fake: FakeSegment) -> dict[str, str]:
         "SEGMENT_WRITE_KEY": fake.write_key,
         "SEGMENT_ENDPOINT": fake.url,
         "CTSYNC_LOG_LEVEL": "warning",
+        "CTSYNC_ALLOW_UNVERIFIED": "true",
     }
 
 

@@ -32,12 +32,12 @@ AppFactory = Callable[..., ThreadServer]
 
 @pytest.fixture
 def serve(sqlite_url: str) -> Iterator[AppFactory]:
-    """The app, reachable beyond loopback (so a check is required), in capture mode."""
+    """The app with no opt-in (so a check is required), in capture mode."""
     servers: list[ThreadServer] = []
 
     def start(**env: Any) -> ThreadServer:
         settings = Settings(DATABASE_URL=sqlite_url, CTSYNC_ADMIN_TOKEN="admin", **env)
-        server = ThreadServer(create_app(settings, exposed=True)).__enter__()
+        server = ThreadServer(create_app(settings)).__enter__()
         servers.append(server)
         return server
 
@@ -69,6 +69,7 @@ def signer(https: HttpsServer) -> SnsSigner:
 
 
 def sns_app(serve: AppFactory, **env: Any) -> ThreadServer:
+    env = {"CTSYNC_SNS_TOPIC_ARN": envelopes.TOPIC_ARN, **env}
     return serve(CTSYNC_SNS_VERIFY="true", CTSYNC_SNS_CERT_HOST=LOOPBACK, **env)
 
 
@@ -192,6 +193,7 @@ def pubsub_app(
     certs = https.serve(
         "/oauth2/v1/certs", google.certs_json(), **{"Cache-Control": "public, max-age=19000"}
     )
+    env = {"CTSYNC_PUBSUB_SERVICE_ACCOUNT": ACCOUNT, **env}
     return serve(CTSYNC_PUBSUB_AUDIENCE=AUDIENCE, CTSYNC_PUBSUB_CERTS_URL=certs, **env)
 
 
@@ -204,7 +206,7 @@ def push(server: ThreadServer, token: str | None, body: Any = None, **kw: Any) -
 def test_a_valid_pubsub_token_is_accepted_and_the_keys_fetched_once(
     serve: AppFactory, https: HttpsServer, google: GoogleKeys
 ) -> None:
-    server = pubsub_app(serve, https, google, CTSYNC_PUBSUB_SERVICE_ACCOUNT=ACCOUNT)
+    server = pubsub_app(serve, https, google)
     for i in range(4):
         r = push(server, google.token(AUDIENCE), payloads.created(f"c-{i}"))
         assert (r.status_code, r.json()["status"]) == (200, "accepted"), r.text
@@ -224,7 +226,7 @@ def test_a_valid_pubsub_token_is_accepted_and_the_keys_fetched_once(
 def test_a_wrong_pubsub_token_gets_401(
     claims: dict[str, Any], needle: str, serve: AppFactory, https: HttpsServer, google: GoogleKeys
 ) -> None:
-    server = pubsub_app(serve, https, google, CTSYNC_PUBSUB_SERVICE_ACCOUNT=ACCOUNT)
+    server = pubsub_app(serve, https, google)
     r = push(server, google.token(AUDIENCE, **claims))
     assert r.status_code == 401
     assert needle in r.json()["error"]
@@ -254,7 +256,11 @@ def test_a_jwks_certs_endpoint_works_too(
     serve: AppFactory, https: HttpsServer, google: GoogleKeys
 ) -> None:
     jwks = https.serve("/jwks", google.jwks_json())
-    server = serve(CTSYNC_PUBSUB_AUDIENCE=AUDIENCE, CTSYNC_PUBSUB_CERTS_URL=jwks)
+    server = serve(
+        CTSYNC_PUBSUB_AUDIENCE=AUDIENCE,
+        CTSYNC_PUBSUB_CERTS_URL=jwks,
+        CTSYNC_PUBSUB_SERVICE_ACCOUNT=ACCOUNT,
+    )
     assert push(server, google.token(AUDIENCE)).json()["status"] == "accepted"
     assert push(server, GoogleKeys().token(AUDIENCE)).status_code == 401
 
@@ -272,7 +278,11 @@ def test_rotated_google_keys_are_refetched_but_not_on_every_bad_token(
 ) -> None:
     url = https.serve("/certs", google.certs_json())
     clock = Clock()
-    settings = Settings(CTSYNC_PUBSUB_AUDIENCE=AUDIENCE, CTSYNC_PUBSUB_CERTS_URL=url)
+    settings = Settings(
+        CTSYNC_PUBSUB_AUDIENCE=AUDIENCE,
+        CTSYNC_PUBSUB_CERTS_URL=url,
+        CTSYNC_PUBSUB_SERVICE_ACCOUNT=ACCOUNT,
+    )
     verifier = PubSubTokenVerifier(settings, DocumentCache(clock=clock))
     asyncio.run(verifier.verify(google.token(AUDIENCE)))
     rotated = GoogleKeys()

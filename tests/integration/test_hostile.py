@@ -29,7 +29,11 @@ DEEP = b'{"a":' * 100 + b"1" + b"}" * 100
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ThreadServer]:
-    settings = Settings(DATABASE_URL=f"sqlite:///{tmp_path}/ctsync.db", CTSYNC_BODY_TIMEOUT_S="1")
+    settings = Settings(
+        DATABASE_URL=f"sqlite:///{tmp_path}/ctsync.db",
+        CTSYNC_BODY_TIMEOUT_S="1",
+        CTSYNC_ALLOW_UNVERIFIED="true",
+    )
     with ThreadServer(create_app(settings)) as s:
         yield s
 
@@ -354,11 +358,14 @@ def test_with_checks_on_nothing_unproven_gets_past_401(tmp_path: Path) -> None:
         DATABASE_URL=f"sqlite:///{tmp_path}/ctsync.db",
         CTSYNC_WEBHOOK_SECRET="the-real-secret",
         CTSYNC_SNS_VERIFY="true",
+        CTSYNC_SNS_TOPIC_ARN=envelopes.TOPIC_ARN,
         CTSYNC_PUBSUB_AUDIENCE="https://ctsync.example/api/webhook",
+        CTSYNC_PUBSUB_SERVICE_ACCOUNT="push@ctsync-test.iam.gserviceaccount.com",
         CTSYNC_PUBSUB_CERTS_URL="https://127.0.0.1:1/certs",  # unreachable: tokens unprovable
         CTSYNC_ADMIN_TOKEN="admin",
+        CTSYNC_ALLOW_UNVERIFIED="true",  # changes nothing once a check is configured
     )
-    with ThreadServer(create_app(config, exposed=True)) as server:
+    with ThreadServer(create_app(config)) as server:
 
         @given(request=requests(), credentials=_credentials)
         @settings(

@@ -174,15 +174,14 @@ def check(
     return None
 
 
-def test_without_checks_loopback_is_open_and_exposed_is_refused() -> None:
-    assert check(SenderGuard(Settings(), exposed=False), {}) is None
-    assert check(SenderGuard(Settings(), exposed=True), {}) == UNVERIFIED_HINT
+def test_without_checks_only_the_operators_opt_in_lets_deliveries_in() -> None:
+    assert check(SenderGuard(Settings()), {}) == UNVERIFIED_HINT
     allowed = Settings(CTSYNC_ALLOW_UNVERIFIED="true")
-    assert check(SenderGuard(allowed, exposed=True), {}) is None
+    assert check(SenderGuard(allowed), {}) is None
 
 
 def test_the_shared_secret_proves_the_sender_and_the_reason_never_shows_it() -> None:
-    guard = SenderGuard(Settings(CTSYNC_WEBHOOK_SECRET="hush-hush"), exposed=True)
+    guard = SenderGuard(Settings(CTSYNC_WEBHOOK_SECRET="hush-hush"))
     assert check(guard, {"authorization": "Bearer hush-hush"}) is None
     assert check(guard, {}, {"token": "hush-hush"}) is None
     reason = check(guard, {"authorization": "Bearer n0t-th3-s3cret"})
@@ -193,7 +192,8 @@ def test_the_shared_secret_proves_the_sender_and_the_reason_never_shows_it() -> 
 
 
 def test_sns_verification_is_the_one_check_that_reads_the_body() -> None:
-    guard = SenderGuard(Settings(CTSYNC_SNS_VERIFY="true"), exposed=True)
+    settings = Settings(CTSYNC_SNS_VERIFY="true", CTSYNC_SNS_TOPIC_ARN=envelopes.TOPIC_ARN)
+    guard = SenderGuard(settings)
     assert guard.checks_body
     assert check(guard, {}) is not None
     with pytest.raises(Unauthorized, match="not a signed SNS message"):
@@ -205,9 +205,28 @@ def test_a_topic_outside_the_allowed_list_is_refused_before_any_fetch() -> None:
         CTSYNC_SNS_VERIFY="true",
         CTSYNC_SNS_TOPIC_ARN="arn:aws:sns:eu-central-1:1:a, arn:aws:sns:x:2:b",
     )
-    guard = SenderGuard(settings, exposed=True)
+    guard = SenderGuard(settings)
     with pytest.raises(Unauthorized, match="CTSYNC_SNS_TOPIC_ARN"):
         asyncio.run(guard.check_body(envelopes.sns({})))
+
+
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({"CTSYNC_SNS_VERIFY": "true"}, "CTSYNC_SNS_TOPIC_ARN"),
+        ({"CTSYNC_SNS_VERIFY": "true", "CTSYNC_SNS_TOPIC_ARN": " , "}, "CTSYNC_SNS_TOPIC_ARN"),
+        ({"CTSYNC_PUBSUB_AUDIENCE": "https://x/"}, "CTSYNC_PUBSUB_SERVICE_ACCOUNT"),
+        (
+            {"CTSYNC_PUBSUB_AUDIENCE": "https://x/", "CTSYNC_PUBSUB_SERVICE_ACCOUNT": " "},
+            "CTSYNC_PUBSUB_SERVICE_ACCOUNT",
+        ),
+    ],
+)
+def test_a_check_that_would_let_outsiders_in_is_a_configuration_error(
+    env: dict[str, str], missing: str
+) -> None:
+    with pytest.raises(ValueError, match=missing):
+        Settings(**env)
 
 
 def test_an_invalid_cert_host_pattern_is_a_configuration_error() -> None:
@@ -219,6 +238,6 @@ def test_an_invalid_cert_host_pattern_is_a_configuration_error() -> None:
 @pytest.mark.parametrize("junk", [{}, [], None, 7])
 def test_sns_fields_of_any_json_type_are_unauthorized_not_a_crash(field: str, junk: Any) -> None:
     settings = Settings(CTSYNC_SNS_VERIFY="true", CTSYNC_SNS_TOPIC_ARN=envelopes.TOPIC_ARN)
-    guard = SenderGuard(settings, exposed=True)
+    guard = SenderGuard(settings)
     with pytest.raises(Unauthorized):
         asyncio.run(guard.check_body({**envelopes.sns({}), field: junk}))

@@ -7,7 +7,7 @@ from ctsync.ingress._envelopes import SOURCES, Item, Source, Unwrapped, unwrap
 from ctsync.ingress._model import CtEvent
 from ctsync.ingress._parse import parse_ct_payload
 from ctsync.ingress._sns import SubscriptionNotConfirmed, confirm_subscription
-from ctsync.ingress._verify import UNVERIFIED_HINT, SenderGuard
+from ctsync.ingress._verify import UNVERIFIED_HINT, Proof, SenderGuard
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -15,6 +15,7 @@ __all__ = [
     "UNVERIFIED_HINT",
     "CtEvent",
     "Item",
+    "Proof",
     "SenderGuard",
     "Source",
     "SubscriptionNotConfirmed",

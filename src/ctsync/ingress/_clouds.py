@@ -23,6 +23,7 @@ __all__ = [
     "is_eventbridge",
     "is_eventgrid_event",
     "is_pubsub_push",
+    "pubsub_proven",
     "pubsub_push",
     "pubsub_unwrapped",
 ]
@@ -65,6 +66,17 @@ def pubsub_unwrapped(data: Any, headers: Mapping[str, str]) -> Unwrapped:
     """Unwrapped push: the body is the data; metadata, if written, in ``x-goog-pubsub-*``."""
     did = delivery_id(headers.get("x-goog-pubsub-message-id"))
     return Unwrapped([content_item("pubsub", data, did)], cloud=True)
+
+
+def pubsub_proven(data: Any, headers: Mapping[str, str]) -> Unwrapped:
+    """A push whose OIDC token proved Pub/Sub sent it: wrapped, else unwrapped, nothing else.
+
+    Pub/Sub's wrapper is its ``message`` object; no other key decides (the
+    unwrapped data is commercetools' payload, which has no ``message`` object).
+    """
+    if isinstance(data, dict) and isinstance(data.get("message"), dict):
+        return pubsub_push(data)
+    return pubsub_unwrapped(data, headers)
 
 
 def is_eventgrid_event(value: Any) -> bool:

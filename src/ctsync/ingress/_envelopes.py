@@ -22,6 +22,10 @@ to answer:
 Posted to ``/api/webhook/{source}``, a body that is no envelope (or a bare
 CloudEvent) is taken as that cloud's raw delivery (Pub/Sub unwrapped push, SNS
 raw delivery, an EventBridge input transformer sending ``$.detail``).
+
+None of this applies to a body proven by its envelope's own check: a signed SNS
+message is read as SNS (its signed ``Message`` only), a push proven by a Pub/Sub
+token as a Pub/Sub push; no header, key or path decides otherwise.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from ctsync.ingress._cloudevents import (
     structured_item,
 )
 from ctsync.ingress._unwrapped import Item, Unwrapped
+from ctsync.ingress._verify import Proof
 
 __all__ = ["SOURCES", "Item", "Source", "Unwrapped", "detect", "unwrap"]
 
@@ -52,8 +57,17 @@ _ARRAY_MESSAGE = (
 )
 
 
-def unwrap(data: Any, headers: Mapping[str, str], *, source: str | None = None) -> Unwrapped:
-    """The commercetools payloads in a request (decoded body + lower-cased headers)."""
+def unwrap(
+    data: Any, headers: Mapping[str, str], *, source: str | None = None, proof: Proof | None = None
+) -> Unwrapped:
+    """The commercetools payloads in a request (decoded body + lower-cased headers).
+
+    ``proof``: what let the request in; an envelope's own check fixes how the
+    body is read, the shared secret or the operator's opt-in leave it to detection.
+    """
+    proven = _PROVEN.get(proof or "")
+    if proven is not None:
+        return proven(data, headers)
     kind = detect(data, headers)
     if source in _RAW and kind in {"direct", "cloudevents"}:
         return _RAW[source](data, headers)
@@ -139,6 +153,11 @@ _UNWRAP: dict[str, _Unwrapper] = {
     "eventgrid": lambda data, _: _clouds.eventgrid(data),
     "eventgrid-one": lambda data, _: replace(_clouds.eventgrid([data]), batch=False),
     "eventbridge": lambda data, _: _clouds.eventbridge(data),
+}
+
+_PROVEN: dict[str, _Unwrapper] = {
+    "sns": lambda data, _: _sns.signed(data),
+    "pubsub": _clouds.pubsub_proven,
 }
 
 _RAW: dict[str, _Unwrapper] = {

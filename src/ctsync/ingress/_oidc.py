@@ -1,8 +1,9 @@
 """Google Pub/Sub push: the OIDC token in ``Authorization: Bearer``.
 
 google-auth checks the token's signature (keys at CTSYNC_PUBSUB_CERTS_URL),
-expiry and audience (CTSYNC_PUBSUB_AUDIENCE); we check the issuer and, when
-CTSYNC_PUBSUB_SERVICE_ACCOUNT is set, the verified email. google-auth fetches
+expiry and audience (CTSYNC_PUBSUB_AUDIENCE); we check the issuer and the
+verified email (CTSYNC_PUBSUB_SERVICE_ACCOUNT, which Settings requires: any
+Google identity can get a token for any audience). google-auth fetches
 keys through a synchronous transport, which would block the event loop: the
 keys are fetched here with httpx (async, cached) and handed to it from memory.
 """
@@ -52,9 +53,7 @@ class PubSubTokenVerifier:
         if not one_of(claims.get("iss"), _ISSUERS):
             msg = "Pub/Sub token rejected: the issuer is not accounts.google.com"
             raise Unauthorized(msg)
-        if self._email is None:
-            return
-        if claims.get("email") != self._email:
+        if self._email is None or claims.get("email") != self._email:
             msg = "Pub/Sub token rejected: not the CTSYNC_PUBSUB_SERVICE_ACCOUNT service account"
             raise Unauthorized(msg)
         if claims.get("email_verified") is not True:

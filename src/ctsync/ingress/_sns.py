@@ -5,6 +5,8 @@ SNS posts ``text/plain`` JSON with ``x-amz-sns-message-type``: a
 an allowed SNS host), then ``Notification`` messages whose ``Message`` is the
 commercetools payload, and an ``UnsubscribeConfirmation`` when it ends. With
 raw message delivery (``x-amz-sns-rawdelivery: true``) the body is the payload.
+A body proven by its SNS signature is read by ``signed`` alone: raw delivery
+carries no signature, so only the shared secret can prove one.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "is_sns",
     "is_sns_envelope",
     "raw",
+    "signed",
     "sns",
 ]
 
@@ -54,6 +57,15 @@ def sns(data: Any, headers: Mapping[str, str]) -> Unwrapped:
     """The commercetools payload of an SNS delivery, or the handshake it asks for."""
     if header_flag(headers, "x-amz-sns-rawdelivery") and not is_sns_envelope(data):
         return raw(data, headers)
+    return signed(data)
+
+
+def signed(data: Any) -> Unwrapped:
+    """The SNS JSON envelope, by its signed keys only: ``Type``, ``MessageId``, ``Message``.
+
+    No header and no other key of the body decides anything here, so a body
+    whose signature was checked yields exactly what AWS signed.
+    """
     if not isinstance(data, dict):
         msg = "an SNS message must be a JSON object"
         raise InputError(msg)

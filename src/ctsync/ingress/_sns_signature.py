@@ -5,8 +5,9 @@ RSA key of the certificate at SigningCertURL: SignatureVersion 1 is
 SHA1withRSA, 2 is SHA256withRSA (docs.aws.amazon.com/sns/latest/dg/
 sns-verify-signature-of-message.html). Hand-rolled because the SNS validators
 on PyPI are unmaintained; the certificate must come over https from a host
-matching CTSYNC_SNS_CERT_HOST, and CTSYNC_SNS_TOPIC_ARN, when set, limits
-which topics may post (any AWS account can sign messages of its own topics).
+matching CTSYNC_SNS_CERT_HOST, and CTSYNC_SNS_TOPIC_ARN (required: Settings
+refuses SNS verification without it) limits which topics may post, since any
+AWS account can sign messages of its own topics.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +47,7 @@ class SnsSignatureVerifier:
 
     def __init__(self, settings: Settings, cache: DocumentCache) -> None:
         self._host_pattern = settings.sns_cert_host
-        arns = settings.sns_topic_arns or ""
-        self._topics = frozenset(a for a in re.split(r"[\s,]+", arns) if a)
+        self._topics = settings.sns_topics  # never empty (Settings); empty would refuse all
         self._cache = cache
 
     async def verify(self, message: Any) -> None:
@@ -56,7 +55,7 @@ class SnsSignatureVerifier:
         if not isinstance(message, dict) or not one_of(message.get("Type"), SNS_TYPES):
             msg = "not a signed SNS message"
             raise Unauthorized(msg)
-        if self._topics and not one_of(message.get("TopicArn"), self._topics):
+        if not one_of(message.get("TopicArn"), self._topics):
             msg = "the SNS topic is not one of CTSYNC_SNS_TOPIC_ARN"
             raise Unauthorized(msg)
         try:

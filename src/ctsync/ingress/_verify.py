@@ -1,6 +1,8 @@
-"""Sender checks: who may post deliveries.
+"""Sender checks: who may post deliveries, and what proved it.
 
-Once any check is configured, every request must pass one:
+With no check configured, every delivery is refused unless the operator opted
+in with CTSYNC_ALLOW_UNVERIFIED=true (exposure is never guessed from the bind
+address). Once any check is configured, every request must pass one:
 - the shared secret (CTSYNC_WEBHOOK_SECRET) as ``Authorization: Bearer``, as
   Basic auth in the push URL (``https://user:<secret>@host/...``), or as
   ``?token=``; compared in constant time;
@@ -8,6 +10,9 @@ Once any check is configured, every request must pass one:
   the shared secret then travels as ``?token=``;
 - an SNS signature in the body (CTSYNC_SNS_VERIFY), the only check that needs
   the body: ``check_headers`` runs first, ``check_body`` only if it failed.
+Each check answers with the ``Proof`` it gave: an envelope's own check
+("sns", "pubsub") proves that envelope only, so the body is then read as it
+and nothing else; the shared secret proves the sender, not the body's shape.
 Reasons never contain a credential: they are logged and answered with the 401.
 """
 
@@ -16,7 +21,7 @@ from __future__ import annotations
 import base64
 import hmac
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ctsync.config import Settings
 from ctsync.errors import Unauthorized
@@ -26,12 +31,15 @@ if TYPE_CHECKING:
     from ctsync.ingress._oidc import PubSubTokenVerifier
     from ctsync.ingress._sns_signature import SnsSignatureVerifier
 
-__all__ = ["UNVERIFIED_HINT", "SenderGuard", "presented_secrets", "secret_matches"]
+__all__ = ["UNVERIFIED_HINT", "Proof", "SenderGuard", "presented_secrets", "secret_matches"]
+
+Proof = Literal["unverified", "secret", "pubsub", "sns"]
+"""What let a request in: the operator's opt-in, the shared secret, or an envelope's check."""
 
 UNVERIFIED_HINT = (
-    "this endpoint is reachable beyond loopback and no sender check is configured: set "
-    "CTSYNC_WEBHOOK_SECRET (or CTSYNC_SNS_VERIFY / CTSYNC_PUBSUB_AUDIENCE), or "
-    "CTSYNC_ALLOW_UNVERIFIED=true to accept unverified deliveries"
+    "no sender check is configured, so deliveries are refused: set CTSYNC_WEBHOOK_SECRET "
+    "(or CTSYNC_SNS_VERIFY / CTSYNC_PUBSUB_AUDIENCE), or CTSYNC_ALLOW_UNVERIFIED=true to "
+    "accept unverified deliveries"
 )
 _NO_CREDENTIALS = "sender not verified: missing or wrong credentials"
 
@@ -63,11 +71,8 @@ def secret_matches(secret: str, presented: list[str]) -> bool:
 class SenderGuard:
     """The configured sender checks of one app; holds the key and certificate caches."""
 
-    def __init__(
-        self, settings: Settings, *, exposed: bool, cache: DocumentCache | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, *, cache: DocumentCache | None = None) -> None:
         self._settings = settings
-        self._exposed = exposed
         cache = cache or DocumentCache()
         self._pubsub: PubSubTokenVerifier | None = None
         self._sns: SnsSignatureVerifier | None = None
@@ -85,29 +90,30 @@ class SenderGuard:
         """An SNS signature in the body may prove the sender when the headers did not."""
         return self._sns is not None
 
-    async def check_headers(self, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
-        """Return when the headers prove the sender (or no check applies); else Unauthorized."""
+    async def check_headers(self, headers: Mapping[str, str], query: Mapping[str, str]) -> Proof:
+        """What in the headers proves the sender (or the operator's opt-in); else Unauthorized."""
         settings = self._settings
         if not settings.sender_check_configured:
-            if self._exposed and not settings.allow_unverified:
+            if not settings.allow_unverified:
                 raise Unauthorized(UNVERIFIED_HINT)
-            return
+            return "unverified"
         secret = settings.webhook_secret
         if secret is not None and secret_matches(
             secret.get_secret_value(), presented_secrets(headers, query)
         ):
-            return
+            return "secret"
         token = _bearer(headers)
         if self._pubsub is not None and token is not None and token.count(".") == 2:
             await self._pubsub.verify(token)
-            return
+            return "pubsub"
         raise Unauthorized(_NO_CREDENTIALS)
 
-    async def check_body(self, data: Any) -> None:
-        """Return when ``data`` is a validly signed SNS message; else Unauthorized."""
+    async def check_body(self, data: Any) -> Proof:
+        """``"sns"`` when ``data`` is a validly signed SNS message; else Unauthorized."""
         if self._sns is None:
             raise Unauthorized(_NO_CREDENTIALS)
         await self._sns.verify(data)
+        return "sns"
 
 
 def _bearer(headers: Mapping[str, str]) -> str | None:

@@ -13,9 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ctsync import __version__
+from ctsync import __version__, metrics
 from ctsync.config import Settings
 from ctsync.errors import InputError, StoreError, StoreUnavailable
+from ctsync.ingress import UNVERIFIED_HINT
 from ctsync.logs import configure_logging, get_logger
 from ctsync.service import Runtime, freeze_startup_heap
 from ctsync.web._admin import router as admin_router
@@ -29,12 +30,11 @@ log = get_logger("ctsync.web")
 def create_app(
     settings: Settings | None = None,
     *,
-    exposed: bool | None = None,
     runtime: Runtime | None = None,
     background_drainer: bool | None = None,
     freeze_heap: bool = False,
 ) -> FastAPI:
-    """Build the app. ``exposed``: reachable beyond loopback (secure-by-default checks).
+    """Build the app; what it leaves unprotected is logged as a warning at start.
 
     The drainer runs as a background task unless the platform freezes the process
     between requests (Vercel, CTSYNC_INLINE_DELIVERY), where the webhook and the
@@ -43,13 +43,13 @@ def create_app(
     """
     settings = settings or Settings()
     configure_logging(settings.log_level)
-    exposed = settings.vercel if exposed is None else exposed
     run_drainer = (not settings.serverless) if background_drainer is None else background_drainer
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or Runtime.open(settings)
         app.state.runtime = rt
+        _warn_unprotected(settings)
         stop = asyncio.Event()
         idle = settings.drain_interval_s
         tasks = [rt.drainer.run(stop, idle_s=idle), rt.background(stop)] if run_drainer else []
@@ -71,13 +71,27 @@ def create_app(
         description="commercetools -> Segment, durably.",
     )
     app.state.settings = settings
-    app.state.exposed = exposed
     _install_error_handlers(app)
     app.include_router(webhook_router)
     app.include_router(admin_router)
     app.include_router(mapping_router)
     app.include_router(regulations_router)
     return app
+
+
+def _warn_unprotected(settings: Settings) -> None:
+    """Name at start what anyone may use (log and metric), or that deliveries are refused."""
+    for route in ("/api/webhook", "/api/admin", "/api/cron/drain"):
+        metrics.UNPROTECTED.labels(route=route).set(1 if route in settings.unprotected else 0)
+    if settings.unprotected:
+        log.warning(
+            "unprotected",
+            action="start",
+            reason="CTSYNC_ALLOW_UNVERIFIED=true: open to anyone who reaches the service",
+            routes=settings.unprotected,
+        )
+    elif not settings.sender_check_configured:
+        log.warning("deliveries_refused", action="start", reason=UNVERIFIED_HINT)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

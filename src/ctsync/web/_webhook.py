@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 from typing import Any
 
@@ -25,6 +24,7 @@ from ctsync.ingress import (
     UNVERIFIED_HINT,
     CtEvent,
     Item,
+    Proof,
     SenderGuard,
     SubscriptionNotConfirmed,
     confirm_subscription,
@@ -39,6 +39,7 @@ from ctsync.logs import get_logger
 from ctsync.pipeline import RecordResult
 from ctsync.service import Runtime
 from ctsync.store._ops import counts, last_sink_answer
+from ctsync.web._access import admin_allowed, require_cron
 
 router = APIRouter()
 log = get_logger("ctsync.webhook")
@@ -69,7 +70,7 @@ def _guard(request: Request) -> SenderGuard:
     """The app's sender checks, built on first use (they keep key and certificate caches)."""
     guard: SenderGuard | None = getattr(request.app.state, "sender_guard", None)
     if guard is None:
-        guard = SenderGuard(_runtime(request).settings, exposed=request.app.state.exposed)
+        guard = SenderGuard(_runtime(request).settings)
         request.app.state.sender_guard = guard
     return guard
 
@@ -151,12 +152,12 @@ async def _handle_delivery(request: Request, source: str | None) -> Response:
     rt = _runtime(request)
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
-        data = await _verified_json(request, headers)
+        data, proof = await _verified_json(request, headers)
     except Unauthorized as exc:
         return _unauthorized(request, exc)
     except _BodyTimeout as exc:
         return JSONResponse({"error": str(exc)}, status_code=408, headers={"Connection": "close"})
-    unwrapped = unwrap(data, headers, source=source)
+    unwrapped = unwrap(data, headers, source=source, proof=proof)
     if unwrapped.confirm_url is not None:
         return await _confirm(rt, unwrapped.confirm_url)
     if unwrapped.reply is not None:
@@ -173,29 +174,29 @@ async def _handle_delivery(request: Request, source: str | None) -> Response:
     return JSONResponse(results[0].to_json())
 
 
-async def _verified_json(request: Request, headers: dict[str, str]) -> Any:
-    """The decoded body, once the sender is proven (checks come first: unproven -> 401).
+async def _verified_json(request: Request, headers: dict[str, str]) -> tuple[Any, Proof]:
+    """The decoded body and what proved its sender (checks come first: unproven -> 401).
 
     Headers prove most senders (shared secret, Pub/Sub token); only an SNS
     signature needs the body, and then any body that cannot prove itself is a 401.
     """
     guard = _guard(request)
     try:
-        await guard.check_headers(headers, dict(request.query_params))
+        proof = await guard.check_headers(headers, dict(request.query_params))
     except Unauthorized as exc:
         if not guard.checks_body:
             raise
         unproven = str(exc)
     else:
         _check_content_type(headers.get("content-type", ""))
-        return await _read_json(request, headers)
+        return await _read_json(request, headers), proof
     try:
         data = await _read_json(request, headers)
-        await guard.check_body(data)
+        proof = await guard.check_body(data)
     except InputError as exc:  # Unauthorized included: say why both checks failed
         raise Unauthorized(f"{unproven}; and no SNS signature: {exc}") from exc
     _check_content_type(headers.get("content-type", ""))
-    return data
+    return data, proof
 
 
 async def _read_json(request: Request, headers: dict[str, str]) -> Any:
@@ -312,14 +313,7 @@ async def _read_body(request: Request, timeout_s: float) -> bytes:
 async def cron_drain(request: Request) -> Response:
     """Deliver what is due within the time budget (Vercel Cron calls it with GET)."""
     rt = _runtime(request)
-    secret = rt.settings.cron_secret
-    if secret is not None:
-        given = request.headers.get("authorization", "")
-        expected = f"Bearer {secret.get_secret_value()}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            return JSONResponse(
-                {"error": "missing or wrong CRON_SECRET bearer token"}, status_code=401
-            )
+    require_cron(request)
     budget = max(1.0, rt.settings.inline_budget_s * 5)
     if rt.watchdog is not None:
         await rt.watchdog.check_if_due()
@@ -348,25 +342,24 @@ async def ready(request: Request) -> Response:
     orchestrator must not pull a replica that can still accept them.
     """
     rt = _runtime(request)
+    detailed = admin_allowed(request)
     problems: dict[str, Any] = {}
     last: Any = None
     try:
         last = await anyio.to_thread.run_sync(rt.store.read, last_sink_answer)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        problems["store"] = str(exc)
-    if (
-        request.app.state.exposed
-        and not rt.settings.sender_check_configured
-        and not rt.settings.allow_unverified
-    ):
+        problems["store"] = _detail(exc, detailed, "the store does not answer")
+    if not rt.settings.sender_check_configured and not rt.settings.allow_unverified:
         problems["senderCheck"] = UNVERIFIED_HINT
+    unprotected = rt.settings.unprotected
     body = {
         "status": "ready" if not problems else "not ready",
         "store": rt.store.dialect,
         "sink": rt.sink.name,
-        "sinkState": await _sink_state(rt, last),
+        "sinkState": await _sink_state(rt, last, detailed=detailed),
         "captureMode": rt.settings.capture_mode,
         **({"problems": problems} if problems else {}),
+        **({"unprotected": unprotected} if unprotected else {}),
         **_subscription(rt),
     }
     return JSONResponse(body, status_code=503 if problems else 200)
@@ -381,13 +374,19 @@ def _subscription(rt: Runtime) -> dict[str, Any]:
     return {"subscription": latest.to_json(), **({"notes": [note]} if note else {})}
 
 
-async def _sink_state(rt: Runtime, last: Any) -> dict[str, Any]:
+def _detail(exc: Exception, detailed: bool, summary: str) -> str:
+    """An error's text for the admin (it may name hosts, users, paths); a summary for others."""
+    return str(exc) if detailed else f"{summary} (details with the admin token)"
+
+
+async def _sink_state(rt: Runtime, last: Any, *, detailed: bool) -> dict[str, Any]:
     """Whether the sink answers, and its last answer to a delivery (from any drainer)."""
     state: dict[str, Any] = {"reachable": True}
     try:
         await rt.sink.probe()
     except Exception as exc:  # noqa: BLE001 - reported, never a reason to be unready
-        state = {"reachable": False, "error": str(exc)}
+        error = _detail(exc, detailed, "the sink endpoint does not answer")
+        state = {"reachable": False, "error": error}
     metrics.SINK_REACHABLE.set(1 if state["reachable"] else 0)
     if last is not None:
         code = last["status_code"]
