@@ -62,6 +62,7 @@ def test_the_service_sends_what_its_mapping_file_says(tmp_path: Path, sqlite_url
             SEGMENT_WRITE_KEY=fake.write_key,
             CTSYNC_MAPPING=str(path),
             CTSYNC_DRAIN_INTERVAL_S="0.05",
+            CTSYNC_ALLOW_UNVERIFIED="true",
         )
         with ThreadServer(create_app(settings)) as server:
             body = payloads.created(custom={"fields": {"tier": "gold"}})

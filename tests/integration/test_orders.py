@@ -31,6 +31,7 @@ def server(db_url: str, fake: FakeSegment) -> Iterator[ThreadServer]:
         SEGMENT_ENDPOINT=fake.url,
         SEGMENT_WRITE_KEY=fake.write_key,
         CTSYNC_DRAIN_INTERVAL_S="0.05",
+        CTSYNC_ALLOW_UNVERIFIED="true",
     )
     with ThreadServer(create_app(settings)) as s:
         yield s
