@@ -41,6 +41,10 @@ def _settings() -> Settings:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
     configure_logging(settings.log_level)
+    if settings.sentry_dsn is not None:
+        from ctsync._sentry import init_sentry  # noqa: PLC0415
+
+        init_sentry(settings)
     return settings
 
 
@@ -159,6 +163,7 @@ def events(
 ) -> None:
     """Events with their messages and every delivery attempt."""
     from ctsync.mapping import normalize_email  # noqa: PLC0415
+    from ctsync.store._browse import timeline  # noqa: PLC0415
     from ctsync.store._ops import event_detail, list_events  # noqa: PLC0415
 
     rt = _runtime(_settings())
@@ -166,7 +171,7 @@ def events(
 
     def load(c: Any) -> list[dict[str, Any]]:
         if event_id is not None:
-            one = event_detail(c, event_id)
+            one = timeline(c, event_id)
             return [one] if one else []
         rows = list_events(c, status=status, resource_id=customer, user_id=user_id, limit=limit)
         return [d for r in rows if (d := event_detail(c, r["id"])) is not None]
@@ -190,6 +195,11 @@ def _print_events(found: list[dict[str, Any]]) -> None:
             f"{ev['resource_id']} v{ev['resource_version']} [cyan]{ev['status']}[/cyan]"
             + (f" ({ev['reason']})" if ev["reason"] else "")
         )
+        if "timeline" in ev:
+            from ctsync._replay_cli import print_timeline  # noqa: PLC0415
+
+            print_timeline(out, ev["timeline"])
+            continue
         for m in ev["messages"]:
             out.print(
                 f"   {m['type']:<8} {m['message_id']} [cyan]{m['status']}[/cyan] "
@@ -223,16 +233,41 @@ def dlq(limit: Annotated[int, typer.Option(min=1)] = 50) -> None:
     out.print(table if rows else "the dead-letter queue is empty")
 
 
+_TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+_Time = Annotated[
+    datetime | None, typer.Option(formats=_TIME_FORMATS, help="UTC, e.g. 2026-11-30T14:00")
+]
+
+
 @app.command()
 def replay(
     ids: Annotated[list[int] | None, typer.Argument(help="outbox ids (see `ctsync dlq`)")] = None,
     replay_all: Annotated[bool, typer.Option("--all", help="every dead letter")] = False,
+    customer: Annotated[str | None, typer.Option(help="commercetools customer id")] = None,
+    email: Annotated[str | None, typer.Option(help="the customer's email")] = None,
+    since: _Time = None,
+    until: _Time = None,
+    status: Annotated[
+        str | None, typer.Option(help="delivered, captured, dead or discarded (default: all)")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only count what would go")] = False,
+    new_ids: Annotated[bool, typer.Option("--new-ids", help="new messageIds")] = False,
 ) -> None:
-    """Put dead letters back in the outbox; they are delivered with their original messageId."""
+    """Put messages back in the outbox: dead letters by id, or anything by filter.
+
+    Messages keep their original messageId unless --new-ids; attempts start again at 0.
+    """
+    if customer or email or since or until or status:
+        from ctsync._replay_cli import filter_of, replay_by_filter  # noqa: PLC0415
+
+        f = filter_of(customer, email, since, until, status)
+        rt = _runtime(_settings())
+        replay_by_filter(rt, f, dry_run=dry_run, new_ids=new_ids, out=out, err=err)
+        return
     from ctsync.store._ops import replay as replay_rows  # noqa: PLC0415
 
     if not ids and not replay_all:
-        err.print("name outbox ids, or --all")
+        err.print("name outbox ids, --all, or a filter (--customer, --email, --since, ...)")
         raise typer.Exit(2)
     settings = _settings()
     rt = _runtime(settings)

@@ -99,6 +99,7 @@ class Settings(BaseSettings):
 
     vercel: bool = Field(default=False, validation_alias="VERCEL")
     log_level: str = Field(default="info", validation_alias="CTSYNC_LOG_LEVEL")
+    sentry_dsn: SecretStr | None = Field(default=None, validation_alias="SENTRY_DSN")
 
     @field_validator("vercel", mode="before")
     @classmethod

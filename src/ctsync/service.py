@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from ctsync import metrics
 from ctsync.config import Settings
 from ctsync.delivery import Drainer, Lanes, drainer_config
 from ctsync.errors import CtsyncError
@@ -52,6 +53,8 @@ class Runtime:
     fetcher: Fetcher | None = None  # resolves events that need an API read
     watchdog: Watchdog | None = None  # watches the subscription's health
     started_at: float = field(default_factory=time.time)
+    # What retention removed since this process started (shown on the dashboard).
+    purged: dict[str, int] = field(default_factory=dict)
     _gap_backfill: asyncio.Task[Any] | None = None
 
     @classmethod
@@ -151,7 +154,12 @@ class Runtime:
     def purge_expired(self) -> dict[str, int]:
         """Remove personal data past CTSYNC_RETENTION_DAYS (dead letters stay)."""
         before = time.time() - self.settings.retention_days * 86400
-        return self.store.write(lambda c: purge(c, before=before))
+        removed = self.store.write(lambda c: purge(c, before=before))
+        for kind, n in removed.items():
+            self.purged[kind] = self.purged.get(kind, 0) + n
+            if n:
+                metrics.RETENTION_PURGED.labels(kind=kind).inc(n)
+        return removed
 
     async def maintain(self, stop: asyncio.Event, *, every_s: float = 3600.0) -> None:
         """Purge expired personal data now and then; follow regulations; until ``stop``."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ctsync import metrics
+from ctsync.delivery._observe import count_response, log_outcomes, observe
 from ctsync.delivery._retry import RetryPolicy
 from ctsync.errors import PermanentError, RetryableError
 from ctsync.logs import get_logger
@@ -158,6 +159,8 @@ class Drainer:
         )
         report.lease_lost = lost
         self._count(outcomes, report)
+        observe(claimed, outcomes, now=self._clock())
+        log_outcomes(claimed, outcomes)
         return report
 
     @contextlib.asynccontextmanager
@@ -280,8 +283,10 @@ class Drainer:
         try:
             result = await self._sink.send([c.body for c in items])
         except RetryableError as exc:
+            count_response(exc.status_code)
             return self._retry_all(items, exc, (time.perf_counter() - started) * 1000)
         except PermanentError as exc:
+            count_response(exc.status_code)
             return await self._refused(items, exc, started)
         except Exception as exc:  # noqa: BLE001 - a sink's bug must not leave rows claimed
             reason = f"unexpected error while sending: {type(exc).__name__}: {exc}"
@@ -290,6 +295,7 @@ class Drainer:
             retry = RetryableError(reason)
             return self._retry_all(items, retry, (time.perf_counter() - started) * 1000)
         metrics.SINK_KEY_REJECTED.set(0)
+        count_response(result.status_code)
         status = "captured" if result.captured else "delivered"
         answer = storable_text(result.response) if result.response else result.response
         return [Outcome(c.id, status, result.status_code, result.latency_ms, answer) for c in items]
@@ -369,8 +375,6 @@ class Drainer:
             metrics.MESSAGES.labels(status=o.result).inc()
             if o.latency_ms is not None and o.result in {"delivered", "retry"}:
                 metrics.SEND_LATENCY.observe(o.latency_ms / 1000)
-        if report.dead:
-            log.warning("dead_lettered", action="deliver", count=report.dead)
 
     async def _db(self, fn: Callable[[Conn], T]) -> T:
         # Claims and outcomes need no flush to disk: should the database crash and

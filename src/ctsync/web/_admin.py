@@ -10,6 +10,7 @@ pydantic models below: any typed FastAPI parameter makes FastAPI import
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import time
@@ -33,8 +34,11 @@ from ctsync.mapping import normalize_email
 from ctsync.pipeline import RecordStatus, dry_run
 from ctsync.service import Runtime
 from ctsync.store import Conn
+from ctsync.store._browse import timeline
 from ctsync.store._ops import counts, discard, event_detail, list_events, list_messages, replay
 from ctsync.web._access import require_admin
+from ctsync.web._pages import mask
+from ctsync.web._replay import replay_preview, replay_run
 
 M = TypeVar("M", bound=BaseModel)
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -218,3 +222,58 @@ async def transform(request: Request) -> Response:
     rt = _admin(request)
     results = dry_run(decode_json(await request.body()), rt.planner)
     return JSONResponse({"results": results})
+
+
+class ReplayFilterBody(BaseModel):
+    """``POST /api/admin/replay/filter`` and its preview: which finished messages to re-send.
+
+    Times are ISO 8601 (UTC when no offset is given) or Unix seconds.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    customer: TextFilter | None = Field(default=None, description="commercetools customer id")
+    email: TextFilter | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    status: Literal["delivered", "captured", "dead", "discarded"] | None = None
+    newIds: bool = Field(default=False, description="new messageIds instead of the original ones")
+
+    def fields(self) -> dict[str, str]:
+        """As the dashboard's form would send it."""
+        out = {"customer": self.customer, "email": self.email, "status": self.status}
+        for name in ("since", "until"):
+            value: dt.datetime | None = getattr(self, name)
+            if value is not None:
+                out[name] = value.isoformat()
+        return {k: v for k, v in out.items() if v}
+
+
+@router.get("/events/{event_id}/timeline")
+async def event_timeline(request: Request) -> Response:
+    """One event as steps: received, mapped, each attempt, delivered or dead-lettered."""
+    rt = _admin(request)
+    raw = str(request.path_params["event_id"])
+    if not _ROW_ID.fullmatch(raw) or int(raw) > _MAX_ROW_ID:
+        raise InputError(f"event id must be a number from 1 to {_MAX_ROW_ID}, not {raw[:40]!r}")
+    found = await _read(rt, lambda c: timeline(c, int(raw)))
+    if found is None:
+        return JSONResponse({"error": f"no event {raw}"}, status_code=404)
+    found["payload"] = mask(found["payload"])
+    return JSONResponse(found)
+
+
+@router.get("/replay/preview")
+async def replay_filter_preview(request: Request) -> Response:
+    """How many messages a replay by filter would queue (``?customer=&email=&since=...``)."""
+    _admin(request)
+    q = _query(request, ReplayFilterBody)
+    return JSONResponse(await replay_preview(request, q.fields()))
+
+
+@router.post("/replay/filter")
+async def replay_filter_run(request: Request) -> Response:
+    """Replay by filter: queue the matching finished messages again, attempts reset."""
+    _admin(request)
+    body = await _body(request, ReplayFilterBody)
+    n = await replay_run(request, body.fields(), new_ids=body.newIds)
+    return JSONResponse({"replayed": n})

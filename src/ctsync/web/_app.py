@@ -1,4 +1,4 @@
-"""The ASGI app: webhook, cron drain, health, readiness, metrics, admin API."""
+"""The ASGI app: webhook, cron drain, health, readiness, metrics, admin API, dashboard."""
 
 from __future__ import annotations
 
@@ -20,8 +20,12 @@ from ctsync.ingress import UNVERIFIED_HINT
 from ctsync.logs import configure_logging, get_logger
 from ctsync.service import Runtime, freeze_startup_heap
 from ctsync.web._admin import router as admin_router
+from ctsync.web._dashboard import router as dashboard_router
 from ctsync.web._mapping_api import router as mapping_router
+from ctsync.web._pages import refusal
 from ctsync.web._regulations_api import router as regulations_router
+from ctsync.web._repair import router as repair_router
+from ctsync.web._request_id import RequestId
 from ctsync.web._webhook import router as webhook_router
 
 log = get_logger("ctsync.web")
@@ -43,6 +47,10 @@ def create_app(
     """
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    if settings.sentry_dsn is not None:  # the Vercel entry point has no CLI to do it
+        from ctsync._sentry import init_sentry  # noqa: PLC0415
+
+        init_sentry(settings)
     run_drainer = (not settings.serverless) if background_drainer is None else background_drainer
 
     @contextlib.asynccontextmanager
@@ -72,8 +80,11 @@ def create_app(
     )
     app.state.settings = settings
     _install_error_handlers(app)
+    app.add_middleware(RequestId)
     app.include_router(webhook_router)
     app.include_router(admin_router)
+    app.include_router(dashboard_router)
+    app.include_router(repair_router)
     app.include_router(mapping_router)
     app.include_router(regulations_router)
     return app
@@ -97,13 +108,16 @@ def _warn_unprotected(settings: Settings) -> None:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError) -> Response:
-        del request
+        if request.url.path.startswith("/admin"):
+            return refusal(request, exc.status_code, str(exc))
         return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
 
     @app.exception_handler(StoreUnavailable)
     async def _store_down(request: Request, exc: StoreUnavailable) -> Response:
         log.warning("store_unavailable", action="store", error=str(exc))
         what = "the event could not be stored" if _is_webhook(request) else "the store failed"
+        if request.url.path.startswith("/admin"):
+            return refusal(request, 503, f"{what}, try again: {exc}")
         return JSONResponse(
             {"error": f"{what}, try again: {exc}"},
             status_code=503,

@@ -38,6 +38,7 @@ from ctsync.ingress._parse import payload_hash
 from ctsync.logs import get_logger
 from ctsync.pipeline import RecordResult
 from ctsync.service import Runtime
+from ctsync.store._browse import outbox_health
 from ctsync.store._ops import counts, last_sink_answer
 from ctsync.web._access import admin_allowed, require_cron
 
@@ -225,6 +226,7 @@ async def _confirm(rt: Runtime, url: str) -> Response:
 
 
 async def _record_item(rt: Runtime, item: Item, *, cloud: bool) -> RecordResult:
+    ct_message_id = None
     try:
         if item.error:
             raise InputError(item.error)
@@ -234,6 +236,7 @@ async def _record_item(rt: Runtime, item: Item, *, cloud: bool) -> RecordResult:
             raise
         result = await rt.reject(_unparseable(item), str(exc))
     else:
+        ct_message_id = event.message_id
         result = await rt.record(event)
     metrics.EVENTS.labels(status=result.status, envelope=item.envelope).inc()
     log.info(
@@ -243,7 +246,9 @@ async def _record_item(rt: Runtime, item: Item, *, cloud: bool) -> RecordResult:
         envelope=item.envelope,
         delivery_id=item.delivery_id,
         event_id=result.event_id,
+        ct_message_id=ct_message_id,
         messages=len(result.message_ids),
+        reason=result.reason,
     )
     return result
 
@@ -407,10 +412,22 @@ async def prometheus_metrics(request: Request) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
 
     rt = _runtime(request)
+    at = time.time()
     try:
         current = await anyio.to_thread.run_sync(rt.store.read, counts)
+        health = await anyio.to_thread.run_sync(rt.store.read, lambda c: outbox_health(c, now=at))
+        backfills = await anyio.to_thread.run_sync(
+            rt.store.read, lambda c: c.all("list_backfills", limit=50)
+        )
     except Exception:  # noqa: BLE001 - metrics still answer when the store does not
-        current = {"messages": {}}
-    for status, n in current["messages"].items():
-        metrics.OUTBOX.labels(status=status).set(n)
+        current, health, backfills = {"messages": {}}, {}, []
+    if health:  # a status that emptied must read 0, not its last value
+        for status in ("pending", "delivered", "captured", "dead", "discarded"):
+            metrics.OUTBOX.labels(status=status).set(current["messages"].get(status, 0))
+    if health:
+        metrics.OLDEST_DUE_AGE.set(health["oldestDueAgeS"] or 0.0)
+    for b in backfills:
+        metrics.BACKFILL_PROGRESS.labels(
+            name=b["name"], resource=b["resource"], status=b["status"]
+        ).set(b["processed"])
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

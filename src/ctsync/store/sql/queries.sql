@@ -366,3 +366,97 @@ LIMIT 1
 -- last_event_seen --
 -- The newest delivery commercetools made (reads and backfills are ctsync's own).
 SELECT MAX(received_at) AS at FROM events WHERE envelope NOT IN ('backfill', 'api')
+
+-- search_events --
+-- The dashboard's event list: every filter optional, newest first, keyset paging on id.
+SELECT id, received_at, envelope, type, resource_type, resource_id, resource_version,
+       message_id, status, reason, user_id
+FROM events
+WHERE (CAST(:status AS TEXT) IS NULL OR status = :status)
+  AND (CAST(:customer AS TEXT) IS NULL
+       OR (resource_type = 'customer' AND resource_id = :customer))
+  AND (CAST(:order_id AS TEXT) IS NULL
+       OR (resource_type = 'order' AND resource_id = :order_id))
+  AND (CAST(:user_id AS TEXT) IS NULL OR user_id = :user_id)
+  AND (CAST(:type AS TEXT) IS NULL OR type = :type)
+  AND (CAST(:since AS DOUBLE PRECISION) IS NULL OR received_at >= :since)
+  AND (CAST(:until AS DOUBLE PRECISION) IS NULL OR received_at < :until)
+  AND (CAST(:before AS BIGINT) IS NULL OR id < :before)
+ORDER BY id DESC
+LIMIT :limit
+
+-- event_types --
+SELECT DISTINCT type FROM events ORDER BY type
+
+-- received_buckets --
+SELECT CAST((received_at - :since) / :step AS INTEGER) AS b, COUNT(*) AS n
+FROM events WHERE received_at >= :since GROUP BY 1
+
+-- received_buckets@postgres --
+SELECT CAST(FLOOR((received_at - :since) / :step) AS INTEGER) AS b, COUNT(*) AS n
+FROM events WHERE received_at >= :since GROUP BY 1
+
+-- finished_buckets --
+SELECT CAST((finished_at - :since) / :step AS INTEGER) AS b, status, COUNT(*) AS n
+FROM outbox WHERE finished_at >= :since GROUP BY 1, 2
+
+-- finished_buckets@postgres --
+SELECT CAST(FLOOR((finished_at - :since) / :step) AS INTEGER) AS b, status, COUNT(*) AS n
+FROM outbox WHERE finished_at >= :since GROUP BY 1, 2
+
+-- retry_buckets --
+SELECT CAST((at - :since) / :step AS INTEGER) AS b, COUNT(*) AS n
+FROM attempts WHERE at >= :since AND outcome = 'retry' GROUP BY 1
+
+-- retry_buckets@postgres --
+SELECT CAST(FLOOR((at - :since) / :step) AS INTEGER) AS b, COUNT(*) AS n
+FROM attempts WHERE at >= :since AND outcome = 'retry' GROUP BY 1
+
+-- outbox_health --
+SELECT COUNT(*) AS depth,
+       MIN(CASE WHEN next_attempt_at <= :now THEN next_attempt_at END) AS oldest_due
+FROM outbox WHERE status = 'pending'
+
+-- dead_groups --
+SELECT last_error AS reason, COUNT(*) AS n, MIN(id) AS first_id, MAX(finished_at) AS latest
+FROM outbox WHERE status = 'dead' GROUP BY last_error ORDER BY COUNT(*) DESC, MIN(id)
+
+-- dead_of_reason --
+SELECT id, event_id, message_id, type, user_id, attempts, created_at, last_error, finished_at
+FROM outbox WHERE status = 'dead' AND last_error = :reason ORDER BY id LIMIT :limit
+
+-- dead_ids_of_reason --
+SELECT id FROM outbox WHERE status = 'dead' AND last_error = :reason ORDER BY id
+
+-- replay_targets --
+-- Finished messages a replay by filter puts back (never pending ones: they go anyway).
+SELECT o.id, o.message_id, o.body, o.status, o.type, o.user_id, o.order_key FROM outbox o
+WHERE o.status IN ('delivered', 'captured', 'dead', 'discarded')
+  AND (CAST(:status AS TEXT) IS NULL OR o.status = :status)
+  AND (CAST(:user_id AS TEXT) IS NULL OR o.user_id = :user_id)
+  AND (CAST(:customer AS TEXT) IS NULL OR EXISTS (
+        SELECT 1 FROM events e WHERE e.id = o.event_id AND e.resource_id = :customer))
+  AND (CAST(:since AS DOUBLE PRECISION) IS NULL OR o.created_at >= :since)
+  AND (CAST(:until AS DOUBLE PRECISION) IS NULL OR o.created_at < :until)
+ORDER BY o.id
+
+-- requeue_message --
+-- A replay: the message is due now with a fresh retry horizon and no attempts counted;
+-- its earlier attempts stay in the attempts table, followed by a 'replayed' mark.
+UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = :now,
+                  deadline = :deadline, finished_at = NULL, last_error = NULL,
+                  lease_owner = NULL, lease_until = NULL,
+                  message_id = :message_id, body = :body
+WHERE id = :id AND status IN ('delivered', 'captured', 'dead', 'discarded')
+
+-- mark_replayed --
+INSERT INTO attempts (outbox_id, at, outcome, status_code, latency_ms, detail)
+VALUES (:id, :now, 'replayed', NULL, NULL, :detail)
+
+-- outbox_row --
+SELECT id, message_id, body, status FROM outbox WHERE id = :id
+
+-- latest_of_key --
+-- A customer's newest message that reached (or will reach) the sink.
+SELECT MAX(id) AS id FROM outbox
+WHERE order_key = :order_key AND status IN ('delivered', 'captured', 'pending')
