@@ -357,6 +357,10 @@ def _store_identity(conn: Conn, event: CtEvent, state: IdentityState, now: float
 
 
 def event_from_row(row: dict[str, Any]) -> CtEvent:
+    """The stored event as the parser made it (sequenceNumber included: it is in the
+    messageId of a delta, so a released waiting delta keeps the id it would have had)."""
+    payload = json.loads(row["payload"]) if row["payload"] else {}
+    sequence = payload.get("sequenceNumber") if isinstance(payload, dict) else None
     return CtEvent(
         kind=row["kind"],
         type=row["type"],
@@ -367,6 +371,7 @@ def event_from_row(row: dict[str, Any]) -> CtEvent:
         message_id=row["message_id"],
         created_at=row["created_at"],
         dedupe_key=row["dedupe_key"],
-        payload=json.loads(row["payload"]) if row["payload"] else {},
+        payload=payload,
+        sequence_number=sequence if type(sequence) is int else None,
         envelope=row["envelope"],
     )

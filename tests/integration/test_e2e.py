@@ -557,3 +557,19 @@ def test_two_address_removals_of_one_update_are_both_applied(
     ids = {m["messageId"] for m in fake.messages}
     assert len(ids) == 3
     assert fake.messages[-1]["traits"]["address"]["city"] == "Munich"
+
+
+def test_a_released_waiting_delta_keeps_its_messageid(serve: AppFactory, fake: FakeSegment) -> None:
+    """A delta that waited for its snapshot gets the id it would have had live."""
+    from ctsync.ingress import parse_ct_payload
+    from ctsync.mapping import plan_customer_read, plan_event
+
+    server = serve()
+    delta = payloads.first_name_set(version=2)
+    delta["sequenceNumber"] = 7  # not the version: the id must come from the message
+    assert post(server, delta).json()["status"] == "waiting"
+    assert post(server, payloads.created()).json()["status"] == "accepted"
+    fake.wait_for(lambda: len(fake.messages) == 2)
+    state = plan_customer_read(payloads.PROJECT, payloads.customer(), None).state
+    live = plan_event(parse_ct_payload(delta), state)
+    assert live.messages[0].message_id in {m["messageId"] for m in fake.messages}
