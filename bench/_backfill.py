@@ -76,7 +76,8 @@ def emulator() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-def _env(url: str, project: str) -> dict[str, str]:
+def backfill_env(url: str, project: str) -> dict[str, str]:
+    """The environment that points ``ctsync backfill`` at the emulator."""
     return {
         "CTP_PROJECT_KEY": project,
         "CTP_CLIENT_ID": "bench",
@@ -99,7 +100,7 @@ async def _raw_pages(url: str, project: str) -> tuple[int, float]:
 def _backfill(url: str, project: str, tmp: Path) -> tuple[dict[str, object], float, float]:
     env = {
         **os.environ,
-        **_env(url, project),
+        **backfill_env(url, project),
         "DATABASE_URL": f"sqlite:///{tmp}/backfill.db",
         "CTSYNC_LOG_LEVEL": "warning",
     }
@@ -122,14 +123,20 @@ def _backfill(url: str, project: str, tmp: Path) -> tuple[dict[str, object], flo
     return summary, elapsed, usage.ru_maxrss / 1024  # Linux: KiB
 
 
-def run_backfill(tmp: Path, *, customers: int) -> BackfillResults:
-    """Seed, page raw, backfill, page raw again; one emulator for all of it."""
-    project = "bench"
-    with emulator() as url, httpx.Client(base_url=url, timeout=600) as control:
+def seed(url: str, project: str, customers: int) -> None:
+    """Fill the emulator's project with ``customers`` generated customers."""
+    with httpx.Client(base_url=url, timeout=600) as control:
         for start in range(0, customers, _SEED_CHUNK):
             count = min(_SEED_CHUNK, customers - start)
             body = {"projectKey": project, "count": count, "start": start}
             control.post("/_ctmock/seed", json=body).raise_for_status()
+
+
+def run_backfill(tmp: Path, *, customers: int) -> BackfillResults:
+    """Seed, page raw, backfill, page raw again; one emulator for all of it."""
+    project = "bench"
+    with emulator() as url:
+        seed(url, project, customers)
         raws = []
         seen, first = asyncio.run(_raw_pages(url, project))
         raws.append(first)
