@@ -84,6 +84,8 @@ def preload(db_url: str, bodies: Sequence[dict[str, Any]], *, chunk: int = 2000)
                 "status": "pending",
                 "error": None,
                 "finished_at": None,
+                "mapping_version": None,
+                "destination": "default",
             }
             for i, b in enumerate(bodies)
         ]

@@ -46,9 +46,7 @@ def record_page(
         ]
     project = events[0].project_key
     identities = _lock_identities(conn, events, project, now)
-    plans = [
-        _plan(planner, e, identities[e.resource_id].state if identities else None) for e in events
-    ]
+    plans = [_plan(planner, e, identities[e.resource_id].state) for e in events]
     ids = _insert_events(conn, events, plans, now)
     queued = _queue_messages(conn, events, plans, ids, now=now, horizon_s=horizon_s)
     stored = [
@@ -64,22 +62,23 @@ def record_page(
         result = _settle(
             conn, event, event_id, plan, queued.get(event_id, ()), recorded=plan.status
         )
-        identity = identities[event.resource_id] if identities else None
-        if result.status == "accepted" and identity is not None and identity.releases_waiting:
-            _release_waiting(conn, event, planner=planner, now=now, horizon_s=horizon_s)
+        if result.status == "accepted" and identities[event.resource_id].releases_waiting:
+            _release_waiting(
+                conn, event, planner=planner, now=now, horizon_s=horizon_s, regulation_type=None
+            )
         results.append(result)
     return results
 
 
 def _batchable(events: Sequence[CtEvent]) -> bool:
-    """One project's snapshots of distinct resources of one type: no event sees another's."""
+    """One project's distinct customers: no event of the page sees another's outcome.
+
+    Orders (their buyer's state is looked up per order) go one by one.
+    """
     if not events:
         return False
     first = events[0]
-    same = all(
-        e.project_key == first.project_key and e.resource_type == first.resource_type
-        for e in events
-    )
+    same = all(e.project_key == first.project_key and e.resource_type == "customer" for e in events)
     distinct = len({e.resource_id for e in events}) == len(events)
     return same and distinct and len({e.dedupe_key for e in events}) == len(events)
 
@@ -90,9 +89,7 @@ def _json(rows: list[dict[str, Any]]) -> str:
 
 def _lock_identities(
     conn: Conn, events: Sequence[CtEvent], project: str, now: float
-) -> dict[str, _Identity] | None:
-    if events[0].resource_type != "customer":
-        return None
+) -> dict[str, _Identity]:
     ids = json.dumps([e.resource_id for e in events], ensure_ascii=False)
     rows = conn.all("lock_identities", project_key=project, ids=ids, now=now)
     found = {}
@@ -140,13 +137,14 @@ def _queue_messages(
 ) -> dict[int, tuple[str, ...]]:
     """Queue every new event's messages; per event id, the message ids that were new."""
     rows = []
+    planned: dict[int, tuple[str, ...]] = {}
     for event, plan in zip(events, plans, strict=True):
         event_id = ids.get(event.dedupe_key)
         if event_id is None:
             continue
-        for position, row in enumerate(
-            _message_rows(event, event_id, plan, now=now, horizon_s=horizon_s)
-        ):
+        fanned = _message_rows(event, event_id, plan, now=now, horizon_s=horizon_s)
+        planned[event_id] = tuple(row["message_id"] for row in fanned)
+        for position, row in enumerate(fanned):
             rows.append(
                 {
                     "event_id": event_id,
@@ -158,6 +156,8 @@ def _queue_messages(
                     "status": row["status"],
                     "error": row["error"],
                     "position": position,
+                    "mapping_version": row["mapping_version"],
+                    "destination": row["destination"],
                 }
             )
     if not rows:
@@ -168,13 +168,10 @@ def _queue_messages(
     mine: dict[int, set[str]] = {}
     for row in new:
         mine.setdefault(int(row["event_id"]), set()).add(row["message_id"])
-    queued: dict[int, tuple[str, ...]] = {}
-    for event, plan in zip(events, plans, strict=True):
-        event_id = ids.get(event.dedupe_key)
-        if event_id is not None:
-            kept = mine.get(event_id, set())
-            queued[event_id] = tuple(m.message_id for m in plan.messages if m.message_id in kept)
-    return queued
+    return {
+        event_id: tuple(m for m in mids if m in mine.get(event_id, set()))
+        for event_id, mids in planned.items()
+    }
 
 
 def _store_identities(

@@ -284,17 +284,51 @@ def replay(
 @app.command()
 def transform(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="payload file")],
+    mapping: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="mapping file (default: CTSYNC_MAPPING)"),
+    ] = None,
 ) -> None:
     """Dry run of the mapping: a delivery file in, the Segment messages out (nothing stored)."""
+    from ctsync.cli_mapping import load_or_exit  # noqa: PLC0415
     from ctsync.ingress import decode_json  # noqa: PLC0415
     from ctsync.pipeline import default_planner, dry_run  # noqa: PLC0415
 
+    options = load_or_exit(mapping or _settings().mapping_path)
     try:
-        results = dry_run(decode_json(path.read_bytes()), default_planner())
+        results = dry_run(decode_json(path.read_bytes()), default_planner(options))
     except CtsyncError as exc:
         err.print(f"[red]cannot map {path}:[/red] {exc}")
         raise typer.Exit(1) from exc
     out.print_json(json.dumps(results if len(results) != 1 else results[0]))
+
+
+@app.command()
+def regulations() -> None:
+    """Segment deletion regulations requested for deleted customers, with their status."""
+    settings = _settings()
+    rt = _runtime(settings)
+    try:
+        rows = rt.store.read(lambda c: c.all("list_regulations", limit=200))
+    finally:
+        asyncio.run(rt.aclose())
+    state = (
+        "on"
+        if settings.regulations_enabled
+        else "off (set SEGMENT_PUBLIC_API_TOKEN and SEGMENT_WORKSPACE)"
+    )
+    out.print(f"regulations: {state}", highlight=False)
+    table = Table("id", "customer", "type", "regulateId", "status", "detail")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["customer_id"],
+            r["regulation_type"],
+            r["regulate_id"] or "",
+            r["status"],
+            r["detail"] or "",
+        )
+    out.print(table)
 
 
 @app.command("send-sample")
@@ -449,6 +483,15 @@ def db_upgrade() -> None:
     rt = _runtime(_settings())
     rt.store.close()
     out.print("database is up to date")
+
+
+def _add_mapping_commands() -> None:
+    from ctsync.cli_mapping import mapping_app  # noqa: PLC0415 - it imports this module's helpers
+
+    app.add_typer(mapping_app, name="mapping")
+
+
+_add_mapping_commands()
 
 
 def main() -> None:

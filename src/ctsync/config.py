@@ -45,6 +45,20 @@ class Settings(BaseSettings):
     ctp_api_url: str | None = Field(default=None, validation_alias="CTP_API_URL")
     ctp_scopes: str | None = Field(default=None, validation_alias="CTP_SCOPES")
 
+    segment_public_api_token: SecretStr | None = Field(
+        default=None, validation_alias="SEGMENT_PUBLIC_API_TOKEN"
+    )
+    segment_workspace: str | None = Field(default=None, validation_alias="SEGMENT_WORKSPACE")
+    segment_public_api_url: str = Field(
+        default="https://api.segmentapis.com", validation_alias="SEGMENT_PUBLIC_API_URL"
+    )
+    regulation_type: Literal[
+        "SUPPRESS_WITH_DELETE", "SUPPRESS_ONLY", "DELETE_ONLY", "SUPPRESS_WITH_DELETE_INTERNAL"
+    ] = Field(default="SUPPRESS_WITH_DELETE", validation_alias="CTSYNC_REGULATION_TYPE")
+    regulation_poll_s: float = Field(
+        default=60.0, gt=0, validation_alias="CTSYNC_REGULATION_POLL_S"
+    )
+
     webhook_secret: SecretStr | None = Field(default=None, validation_alias="CTSYNC_WEBHOOK_SECRET")
     admin_token: SecretStr | None = Field(default=None, validation_alias="CTSYNC_ADMIN_TOKEN")
     cron_secret: SecretStr | None = Field(default=None, validation_alias="CRON_SECRET")
@@ -101,6 +115,19 @@ class Settings(BaseSettings):
         except re.error as exc:
             msg = f"CTSYNC_SNS_CERT_HOST is not a valid regular expression: {exc}"
             raise ValueError(msg) from exc
+        return value
+
+    @field_validator("mapping_path")
+    @classmethod
+    def _valid_mapping(cls, value: Path | None) -> Path | None:
+        """A bad mapping file stops start-up here: never half-applied, never ignored."""
+        if value is not None:
+            from ctsync.mapping.file import MappingFileError, load_mapping  # noqa: PLC0415
+
+            try:
+                load_mapping(value)
+            except MappingFileError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("segment_endpoint")
@@ -186,6 +213,12 @@ class Settings(BaseSettings):
             "/api/cron/drain": self.cron_secret is not None,
         }
         return {route: why for route, why in found.items() if not protected[route]}
+
+    @property
+    def regulations_enabled(self) -> bool:
+        """A deleted customer also gets a Segment deletion regulation (Public API)."""
+        token = self.segment_public_api_token
+        return bool(token and token.get_secret_value() and self.segment_workspace)
 
     @property
     def capture_mode(self) -> bool:

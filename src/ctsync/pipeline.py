@@ -15,6 +15,8 @@ from typing import Any, Literal
 from ctsync.ingress import parse_ct_payload, unwrap
 from ctsync.ingress._model import CtEvent
 from ctsync.mapping import IdentityState, MappingOptions, Plan, plan_event
+from ctsync.plans import buyer_state, fan_out, request_regulation, transformed
+from ctsync.plugins import TRANSFORMS_GROUP, load_plugin
 from ctsync.sinks import validate_message
 from ctsync.store import Conn, storable_text
 
@@ -22,8 +24,10 @@ __all__ = [
     "Planner",
     "RecordResult",
     "RecordStatus",
+    "buyer_state",
     "default_planner",
     "dry_run",
+    "event_from_row",
     "record_event",
     "record_rejected",
 ]
@@ -53,9 +57,12 @@ class RecordResult:
 
 
 def default_planner(options: MappingOptions | None = None) -> Planner:
-    """The mapping stage with the given options."""
+    """The mapping stage with the given options, then the transforms they name."""
     opts = options or MappingOptions()
-    return lambda event, state: plan_event(event, state, opts)
+    if not opts.transforms:
+        return lambda event, state: plan_event(event, state, opts)
+    transforms = [load_plugin(TRANSFORMS_GROUP, name) for name in opts.transforms]
+    return lambda event, state: transformed(plan_event(event, state, opts), transforms)
 
 
 def dry_run(data: Any, planner: Planner) -> list[dict[str, Any]]:
@@ -90,7 +97,13 @@ def dry_run(data: Any, planner: Planner) -> list[dict[str, Any]]:
 
 
 def record_event(
-    conn: Conn, event: CtEvent, *, planner: Planner, now: float, horizon_s: float
+    conn: Conn,
+    event: CtEvent,
+    *,
+    planner: Planner,
+    now: float,
+    horizon_s: float,
+    regulation_type: str | None = None,
 ) -> RecordResult:
     """Store ``event`` once with its outcome; queue its messages in the same transaction.
 
@@ -98,8 +111,12 @@ def record_event(
     its final status: a new customer's first event costs four statements (lock
     the identity, insert the event, queue the messages, store the identity).
     """
-    identity = _lock_identity(conn, event, now) if event.resource_type == "customer" else None
-    plan = _plan(planner, event, identity.state if identity else None)
+    kept = event.resource_type in _KEPT_RESOURCES
+    identity = _lock_identity(conn, event, now) if kept else None
+    state = identity.state if identity else None
+    if state is None and event.resource_type == "order":
+        state = buyer_state(conn, event)
+    plan = _plan(planner, event, state)
     event_id = _insert_event(
         conn, event, now=now, status=plan.status, reason=plan.reason, user_id=plan.user_id
     )
@@ -108,8 +125,17 @@ def record_event(
     result = _commit_plan(
         conn, event, event_id, plan, recorded=plan.status, now=now, horizon_s=horizon_s
     )
+    if regulation_type:
+        request_regulation(conn, event, plan, regulation_type, now)
     if result.status == "accepted" and identity is not None and identity.releases_waiting:
-        _release_waiting(conn, event, planner=planner, now=now, horizon_s=horizon_s)
+        _release_waiting(
+            conn,
+            event,
+            planner=planner,
+            now=now,
+            horizon_s=horizon_s,
+            regulation_type=regulation_type,
+        )
     return result
 
 
@@ -121,6 +147,10 @@ def _duplicate(conn: Conn, event: CtEvent) -> RecordResult:
         existing["id"] if existing else None,
         reason=f"already recorded ({existing['status'] if existing else 'unknown'})",
     )
+
+
+_KEPT_RESOURCES = frozenset({"customer", "order"})
+"""Resources with an identity row: a customer's traits; an order's buyer, for its state changes."""
 
 
 _MAX_USER_ID_BYTES = 320  # the longest email address (RFC 5321: 64 + 1 + 255)
@@ -243,7 +273,7 @@ def _queue_messages(
     rows = _message_rows(event, event_id, plan, now=now, horizon_s=horizon_s)
     if not rows:
         return ()
-    ids = tuple(msg.message_id for msg in plan.messages)
+    ids = tuple(row["message_id"] for row in rows)
     if conn.many("insert_message", rows) == len(rows):
         return ids
     # Some were queued before (by another event with the same message ids): say which are new.
@@ -254,9 +284,9 @@ def _queue_messages(
 def _message_rows(
     event: CtEvent, event_id: int, plan: Plan, *, now: float, horizon_s: float
 ) -> list[dict[str, Any]]:
-    """The outbox rows of a stored event's plan (invalid messages dead at once)."""
+    """The outbox rows of a stored event's plan, one per destination (invalid ones dead)."""
     rows = []
-    for position, msg in enumerate(plan.messages):
+    for position, (destination, msg) in enumerate(fan_out(plan)):
         body = json.dumps(msg.body, separators=(",", ":"), ensure_ascii=False)
         # Checked here, once: Segment answers 200 and drops such a message later.
         problem = validate_message(msg.body, size=len(body.encode()))
@@ -273,24 +303,34 @@ def _message_rows(
                 "status": "dead" if problem else "pending",
                 "error": f"invalid message: {problem}" if problem else None,
                 "finished_at": now if problem else None,
+                "mapping_version": plan.mapping_version,
+                "destination": destination,
             }
         )
     return rows
 
 
 def _release_waiting(
-    conn: Conn, event: CtEvent, *, planner: Planner, now: float, horizon_s: float
+    conn: Conn,
+    event: CtEvent,
+    *,
+    planner: Planner,
+    now: float,
+    horizon_s: float,
+    regulation_type: str | None,
 ) -> None:
     """A snapshot gave the customer an identity: deltas that waited for it go now."""
     _set_waiting(conn, event, waiting=False)
     rows = conn.all("waiting_events", project_key=event.project_key, resource_id=event.resource_id)
     for row in rows:
-        waiting = _event_from_row(row)
+        waiting = event_from_row(row)
         identity = _lock_identity(conn, waiting, now)
         plan = _plan(planner, waiting, identity.state)
         _commit_plan(
             conn, waiting, row["id"], plan, recorded="waiting", now=now, horizon_s=horizon_s
         )
+        if regulation_type:
+            request_regulation(conn, waiting, plan, regulation_type, now)
 
 
 def _set_waiting(conn: Conn, event: CtEvent, *, waiting: bool) -> None:
@@ -341,7 +381,7 @@ def _store_identity(conn: Conn, event: CtEvent, state: IdentityState, now: float
     )
 
 
-def _event_from_row(row: dict[str, Any]) -> CtEvent:
+def event_from_row(row: dict[str, Any]) -> CtEvent:
     return CtEvent(
         kind=row["kind"],
         type=row["type"],

@@ -10,19 +10,19 @@ import asyncio
 import contextlib
 import gc
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
 from ctsync import metrics
 from ctsync.config import Settings
-from ctsync.delivery import Drainer, drainer_config
+from ctsync.delivery import Drainer, Lanes, drainer_config
 from ctsync.errors import CtsyncError
 from ctsync.ingress._model import CtEvent
 from ctsync.logs import get_logger
-from ctsync.mapping import MappingOptions
 from ctsync.pipeline import Planner, RecordResult, default_planner, record_event, record_rejected
+from ctsync.routing import build_lanes, destination_keys, mapping_options
 from ctsync.sinks import Sink, make_sink
 from ctsync.store import Store, open_store
 from ctsync.store._ops import purge
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ctsync.fetcher import Fetcher
     from ctsync.watchdog import Watchdog
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "mapping_options"]  # mapping_options: re-exported from ctsync.routing
 
 log = get_logger("ctsync.service")
 
@@ -47,7 +47,7 @@ class Runtime:
     settings: Settings
     store: Store
     sink: Sink
-    drainer: Drainer
+    drainer: Drainer | Lanes
     planner: Planner
     api: CommercetoolsClient | None = None  # the commercetools API (CTP_* credentials set)
     fetcher: Fetcher | None = None  # resolves events that need an API read
@@ -66,14 +66,20 @@ class Runtime:
         sink: Sink | None = None,
         migrate: bool = True,
     ) -> Runtime:
-        """Open the configured store (applying migrations) and sink."""
+        """Open the configured store (applying migrations) and sinks.
+
+        The mapping and its destinations' keys are checked first: a bad one stops
+        start-up before anything is opened.
+        """
+        options = replace(mapping_options(settings), api_reads=settings.ctp_configured)
+        keys = destination_keys(options)
         store = store or _open_configured_store(settings)
         if migrate:
             _migrate(settings, store)
         sink = sink or make_sink(settings)
-        drainer = Drainer(store, sink, drainer_config(settings))
-        planner = default_planner(MappingOptions(api_reads=settings.ctp_configured))
-        rt = cls(settings, store, sink, drainer, planner)
+        default = Drainer(store, sink, drainer_config(settings))
+        drainer = build_lanes(store, default, options, keys, settings) if keys else default
+        rt = cls(settings, store, sink, drainer, default_planner(options))
         if settings.ctp_configured:
             rt._open_api()
         return rt
@@ -128,8 +134,16 @@ class Runtime:
         """Store one event durably, with its messages; returns what to tell the sender."""
         now = time.time()
         horizon = self.settings.retry_horizon_s
+        regulation = self.settings.regulation_type if self.settings.regulations_enabled else None
         return await self.store.awrite(
-            lambda c: record_event(c, event, planner=self.planner, now=now, horizon_s=horizon)
+            lambda c: record_event(
+                c,
+                event,
+                planner=self.planner,
+                now=now,
+                horizon_s=horizon,
+                regulation_type=regulation,
+            )
         )
 
     async def reject(self, event: CtEvent, reason: str) -> RecordResult:
@@ -148,7 +162,30 @@ class Runtime:
         return removed
 
     async def maintain(self, stop: asyncio.Event, *, every_s: float = 3600.0) -> None:
-        """Purge expired personal data now and then, until ``stop`` is set."""
+        """Purge expired personal data now and then; follow regulations; until ``stop``."""
+        if self.settings.regulations_enabled:
+            await asyncio.gather(self._purge_loop(stop, every_s), self._regulate(stop))
+        else:
+            await self._purge_loop(stop, every_s)
+
+    async def _regulate(self, stop: asyncio.Event) -> None:
+        """Request and poll Segment deletion regulations (SEGMENT_PUBLIC_API_TOKEN set)."""
+        from ctsync.regulations import RegulationClient, process_regulations  # noqa: PLC0415
+
+        client = RegulationClient(self.settings)
+        poll = self.settings.regulation_poll_s
+        try:
+            while not stop.is_set():
+                try:
+                    await process_regulations(self.store, client, poll_s=poll)
+                except CtsyncError as exc:
+                    log.warning("regulate_failed", action="regulate", error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=min(poll, 5.0))
+        finally:
+            await client.aclose()
+
+    async def _purge_loop(self, stop: asyncio.Event, every_s: float) -> None:
         while True:
             try:
                 removed = await anyio.to_thread.run_sync(self.purge_expired)
@@ -183,7 +220,9 @@ class Runtime:
         return report.to_json()
 
     async def aclose(self) -> None:
-        """Close the sink, the API client and the store."""
+        """Close the sinks, the API client and the store."""
+        if isinstance(self.drainer, Lanes):
+            await self.drainer.aclose()
         if self._gap_backfill is not None:
             self._gap_backfill.cancel()
             with contextlib.suppress(asyncio.CancelledError, CtsyncError):

@@ -24,6 +24,7 @@ from ctsync.ingress import parse_ct_payload
 from ctsync.service import Runtime
 from ctsync.sinks import CaptureSink
 from ctsync.store import open_store
+from ctsync.store._ops import list_messages
 from tests.ctmock import CtMock
 from tests.fakes.segment import FakeSegment
 from tests.helpers import ROOT, ThreadServer, wait_for
@@ -209,11 +210,25 @@ def test_backfill_progress_is_in_the_admin_api(ctmock: CtMock, db_url: str) -> N
     assert row["cursor"]
 
 
-def test_orders_refuse_while_orders_are_not_mapped(ctmock: CtMock, runtime: Runtime) -> None:
-    from ctsync.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="order mapping not available"):
-        _backfill(runtime, ctmock, resource="orders")
+def test_an_orders_backfill_queues_order_completed_with_exact_money(
+    ctmock: CtMock, runtime: Runtime
+) -> None:
+    ctmock.new_project()
+    # the emulator imports line items only of products it holds: a total is enough here
+    draft = {
+        "orderNumber": "B-1",
+        "customerEmail": "Buyer@Example.com",
+        "totalPrice": {"currencyCode": "EUR", "centAmount": 3998},
+    }
+    ctmock.api("POST", "/orders/import", json=draft).raise_for_status()
+    progress = _backfill(runtime, ctmock, resource="orders")
+    assert progress["processed"] == 1
+    rows = runtime.store.read(lambda c: list_messages(c, status=None, limit=10))
+    [body] = [r["body"] for r in rows]  # list_messages decodes the bodies
+    assert body["event"] == "Order Completed"
+    assert body["userId"] == "buyer@example.com"
+    assert body["properties"]["total"] == 39.98
+    assert body["properties"]["order_number"] == "B-1"
 
 
 def test_ctrl_c_leaves_an_interrupted_backfill_that_resumes(ctmock: CtMock, tmp_path: Path) -> None:

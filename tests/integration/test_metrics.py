@@ -54,6 +54,7 @@ def test_delivery_metrics(db_url: str, fake: FakeSegment) -> None:
         DATABASE_URL=db_url,
         SEGMENT_ENDPOINT=fake.url,
         SEGMENT_WRITE_KEY=fake.write_key,
+        CTSYNC_ALLOW_UNVERIFIED="true",
         **FAST,
     )
     with ThreadServer(create_app(settings)) as server:

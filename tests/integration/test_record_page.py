@@ -20,7 +20,7 @@ _EVENTS = """SELECT dedupe_key, received_at, envelope, kind, type, project_key, 
 FROM events ORDER BY id"""
 _OUTBOX = """SELECT e.dedupe_key AS event, o.message_id, o.order_key, o.type, o.user_id, o.body,
        o.status, o.attempts, o.created_at, o.deadline, o.next_attempt_at, o.last_error,
-       o.finished_at
+       o.finished_at, o.mapping_version, o.destination
 FROM outbox o LEFT JOIN events e ON e.id = o.event_id ORDER BY o.order_key, o.id"""
 _IDENTITIES = """SELECT project_key, customer_id, user_id, state, deleted, updated_at, waiting
 FROM identities ORDER BY project_key, customer_id"""

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["Address", "Customer", "Order"]
+__all__ = ["Address", "Customer", "LineItem", "Money", "Order"]
 
 _LENIENT = ConfigDict(extra="allow", populate_by_name=True)
 
@@ -69,8 +69,64 @@ class Customer(BaseModel):
         return [] if value is None else value
 
 
+class Money(BaseModel):
+    """An amount as commercetools gives it: integer cents and their number of fraction digits."""
+
+    model_config = _LENIENT
+
+    currencyCode: str | None = None
+    centAmount: int = Field(strict=True)  # "12.00" or 12.5 is no amount of cents
+    fractionDigits: int = Field(default=2, ge=0, le=20, strict=True)
+
+
+class TaxedPrice(BaseModel):
+    """An order's totals after tax."""
+
+    model_config = _LENIENT
+
+    totalNet: Money | None = None
+    totalGross: Money | None = None
+    totalTax: Money | None = None
+
+
+class Price(BaseModel):
+    """A line item's unit price, with the product discount when one applies."""
+
+    model_config = _LENIENT
+
+    value: Money | None = None
+    discounted: dict[str, Any] | None = None
+
+
+class Variant(BaseModel):
+    """The product variant a line item holds."""
+
+    model_config = _LENIENT
+
+    id: int | None = None
+    sku: str | None = None
+    key: str | None = None
+    images: list[dict[str, Any]] | None = None
+    attributes: list[dict[str, Any]] | None = None
+
+
+class LineItem(BaseModel):
+    """One line of an order."""
+
+    model_config = _LENIENT
+
+    id: str | None = None
+    productId: str | None = None
+    productKey: str | None = None
+    name: dict[str, str] | str | None = None
+    variant: Variant | None = None
+    price: Price | None = None
+    quantity: int = 1
+    totalPrice: Money | None = None
+
+
 class Order(BaseModel):
-    """The order fields a later "Order Completed" mapping needs."""
+    """The order fields the "Order Completed" mapping reads; everything else is kept as extra."""
 
     model_config = _LENIENT
 
@@ -79,8 +135,17 @@ class Order(BaseModel):
     orderNumber: str | None = None
     customerId: str | None = None
     customerEmail: str | None = None
-    lineItems: list[dict[str, Any]] = Field(default_factory=list)
-    totalPrice: dict[str, Any] | None = None
+    anonymousId: str | None = None
+    locale: str | None = None
+    lineItems: list[LineItem] = Field(default_factory=list)
+    totalPrice: Money | None = None
+    taxedPrice: TaxedPrice | None = None
+    shippingInfo: dict[str, Any] | None = None
+    discountCodes: list[dict[str, Any]] | None = None
+    discountOnTotalPrice: dict[str, Any] | None = None
+    orderState: str | None = None
+    paymentState: str | None = None
+    shipmentState: str | None = None
     createdAt: str | None = None
     lastModifiedAt: str | None = None
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from ctsync.config import Settings
 from ctsync.delivery._drainer import Drainer, DrainerConfig, DrainReport
+from ctsync.delivery._lanes import Lanes
 from ctsync.delivery._retry import RetryDecision, RetryPolicy
 
 __all__ = [
     "DrainReport",
     "Drainer",
     "DrainerConfig",
+    "Lanes",
     "RetryDecision",
     "RetryPolicy",
     "drainer_config",

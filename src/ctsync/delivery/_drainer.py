@@ -86,6 +86,7 @@ class DrainerConfig:
     linger_s: float = 0.05
     rate_limit: float | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    destination: str = "default"  # the lane: only this destination's messages (delivery/_lanes)
 
 
 class Drainer:
@@ -110,6 +111,12 @@ class Drainer:
         self._batch_ready = asyncio.Event()  # a full batch was queued meanwhile
 
     @property
+    def _bucket(self) -> str:
+        """The rate limit's bucket: one per destination."""
+        lane = self._config.destination
+        return "sink" if lane == "default" else f"sink:{lane}"
+
+    @property
     def owner(self) -> str:
         return self._owner
 
@@ -132,7 +139,14 @@ class Drainer:
         self._queued = 0
         self._batch_ready.clear()
         claimed = await self._db(
-            lambda c: claim(c, owner=self._owner, now=now, lease_s=self._config.lease_s, limit=want)
+            lambda c: claim(
+                c,
+                owner=self._owner,
+                now=now,
+                lease_s=self._config.lease_s,
+                limit=want,
+                destination=self._config.destination,
+            )
         )
         if not claimed:
             return report
@@ -345,7 +359,7 @@ class Drainer:
             return
         while True:
             wait = await self._db(
-                lambda c: take_tokens(c, name="sink", rate=rate, want=n, now=self._clock())
+                lambda c: take_tokens(c, name=self._bucket, rate=rate, want=n, now=self._clock())
             )
             if wait <= 0:
                 return

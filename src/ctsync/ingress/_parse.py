@@ -20,6 +20,7 @@ _SEED_TYPES = {
     "customer.created": "CustomerCreated",
     "customer.updated": "CustomerUpdated",
 }
+_ORDER_SNAPSHOTS = {"OrderCreated", "OrderImported"}
 _MAX_VERSION = 2**63 - 1
 MAX_ID_BYTES = 256
 """The longest identifier (id, key, type, project key) a delivery may carry."""
@@ -56,6 +57,8 @@ def _message(data: dict[str, Any], envelope: str) -> CtEvent:
     included = "payloadNotIncluded" not in data
     if included and mtype == "CustomerCreated":
         _customer(data, "customer")
+    if included and mtype in _ORDER_SNAPSHOTS:
+        _order(data)
     return CtEvent(
         kind="message" if included else "change",
         type=mtype,
@@ -172,6 +175,17 @@ def _customer(data: dict[str, Any], key: str) -> dict[str, Any]:
         msg = f"'{key}.email' is missing or empty: the customer's email is its Segment userId"
         raise InputError(msg)
     return customer
+
+
+def _order(data: dict[str, Any]) -> dict[str, Any]:
+    """OrderCreated/OrderImported carry the full order; its customerId is looked up."""
+    order = data.get("order")
+    if not isinstance(order, dict):
+        msg = "missing object 'order' (the full order)"
+        raise InputError(msg)
+    if order.get("customerId") is not None:
+        _text(order, "customerId", where="order.")
+    return order
 
 
 def _text(data: dict[str, Any], key: str, *, where: str = "") -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,6 +18,9 @@ from ctsync.mapping._deltas import (
     plan_field_delta,
 )
 from ctsync.mapping._ids import Origin, payload_digest, version_token
+from ctsync.mapping._orders import ORDER_TYPES, STATE_FIELDS, plan_order, plan_order_state
+from ctsync.mapping._routes import route
+from ctsync.mapping._shape import shape_plan
 from ctsync.mapping._snapshot import SnapshotSource, plan_snapshot
 from ctsync.mapping._types import IdentityState, MappingOptions, Plan
 
@@ -49,9 +53,10 @@ def plan_event(
 ) -> Plan:
     """Map one commercetools event against the stored identity; never raises on odd data."""
     try:
-        return _dispatch(event, state, options)
+        plan = _dispatch(event, state, options)
     except _ODD_DATA as exc:
         return _failed(event.type, exc)
+    return _routed(shape_plan(plan, event.type, options), options, event.project_key, event.payload)
 
 
 def plan_customer_read(
@@ -62,9 +67,18 @@ def plan_customer_read(
 ) -> Plan:
     """Map a customer read from the API (or a backfill page) as a full snapshot."""
     try:
-        return plan_snapshot(SnapshotSource(project_key), customer, state, options)
+        plan = plan_snapshot(SnapshotSource(project_key), customer, state, options)
     except _ODD_DATA as exc:
         return _failed("customer read", exc)
+    shaped = shape_plan(plan, "customer read", options)
+    return _routed(shaped, options, project_key, {"customer": customer})
+
+
+def _routed(plan: Plan, options: MappingOptions, project_key: str, payload: Any) -> Plan:
+    """The plan with the destinations its route names (the default one without routes)."""
+    if not options.routes or not plan.messages:
+        return plan
+    return replace(plan, destinations=route(options, project_key, payload))
 
 
 def _failed(label: str, exc: Exception) -> Plan:
@@ -79,9 +93,15 @@ def _failed(label: str, exc: Exception) -> Plan:
 
 
 def _dispatch(event: CtEvent, state: IdentityState | None, options: MappingOptions) -> Plan:
-    if event.resource_type != "customer":
-        reason = f"{event.resource_type} events are not mapped (only customers, for now)"
-        return Plan("ignored", reason=reason)
+    if event.resource_type == "order":
+        return _order(event, state, options)
+    if event.resource_type == "customer":
+        return _customer(event, state, options)
+    reason = f"{event.resource_type} events are not mapped (only customers and orders)"
+    return Plan("ignored", reason=reason)
+
+
+def _customer(event: CtEvent, state: IdentityState | None, options: MappingOptions) -> Plan:
     if event.type in _DELETIONS:
         return plan_deletion(_origin(event), _payload(event), state, options)
     if event.kind == "change" or not event.payload_included:
@@ -90,10 +110,43 @@ def _dispatch(event: CtEvent, state: IdentityState | None, options: MappingOptio
         return _snapshot(event, state, options)
     if event.type == "CustomerEmailChanged":
         return plan_email_change(_origin(event), event.payload, state, options)
-    return _delta(event, state)
+    return _delta(event, state, options)
 
 
-def _delta(event: CtEvent, state: IdentityState | None) -> Plan:
+def _order(event: CtEvent, state: IdentityState | None, options: MappingOptions) -> Plan:
+    """OrderCreated/OrderImported -> Order Completed; state changes -> the file's events."""
+    known = state.user_id if state else None
+    if event.type not in ORDER_TYPES and event.type not in STATE_FIELDS:
+        return Plan("ignored", reason=f"{event.type} is not mapped", user_id=known)
+    if not event.payload_included:
+        reason = f"the {event.type} notification carries no order data; {_API_HINT}"
+        return Plan("failed", reason=reason, user_id=known)
+    if event.type in STATE_FIELDS:
+        return plan_order_state(
+            event.project_key,
+            event.resource_id,
+            event.type,
+            event.payload,
+            state,
+            options,
+            event.created_at,
+        )
+    name = dict(options.order_events).get(event.type)
+    if name is None:
+        reason = f"the mapping ({options.version}) sends nothing for {event.type}"
+        return Plan("ignored", reason=reason, user_id=known)
+    return plan_order(
+        event.project_key,
+        event.payload.get("order"),
+        name,
+        state,
+        options,
+        fallback_id=event.resource_id,
+        timestamp=event.created_at,
+    )
+
+
+def _delta(event: CtEvent, state: IdentityState | None, options: MappingOptions) -> Plan:
     known = state.user_id if state else None
     if event.type in _IGNORED or event.type not in _MAPPED_DELTAS:
         reason = _IGNORED.get(event.type, f"{event.type} does not change a Segment trait")
@@ -109,7 +162,7 @@ def _delta(event: CtEvent, state: IdentityState | None) -> Plan:
         return after_deletion(state, event.type)
     if event.type in FIELD_DELTAS:
         return plan_field_delta(_origin(event), event.payload, state)
-    return plan_address_delta(_origin(event), event.payload, state)
+    return plan_address_delta(_origin(event), event.payload, state, options)
 
 
 def _snapshot(event: CtEvent, state: IdentityState | None, options: MappingOptions) -> Plan:

@@ -80,14 +80,18 @@ def plan_field_delta(origin: Origin, payload: dict[str, Any], state: IdentitySta
     return _accepted(origin, new, changes)
 
 
-def plan_address_delta(origin: Origin, payload: dict[str, Any], state: IdentityState) -> Plan:
+def plan_address_delta(
+    origin: Origin, payload: dict[str, Any], state: IdentityState, options: MappingOptions
+) -> Plan:
     """An address-book change: Identify ``address``/``phone`` when the chosen address changed."""
     if not is_fresh(state, "address", origin.version):
         return stale(state, origin.version, origin.source)
     new = clone_state(state)
     _change_book(new, origin.source, payload)
     book = [Address.model_validate(a) for a in new.addresses]
-    after = book_traits(book, new.default_billing_address_id, new.default_shipping_address_id)
+    after = book_traits(
+        book, new.default_billing_address_id, new.default_shipping_address_id, options
+    )
     changes = {k: after.get(k) for k in BOOK_TRAITS if after.get(k) != state.traits.get(k)}
     for trait in BOOK_TRAITS:
         set_trait(new, trait, after.get(trait), origin.version)

@@ -15,7 +15,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SNAPSHOT", "Origin", "call_id", "payload_digest", "track_id", "version_token"]
+__all__ = [
+    "SNAPSHOT",
+    "Origin",
+    "call_id",
+    "destination_id",
+    "payload_digest",
+    "track_id",
+    "version_token",
+]
 
 # Fixed for ever: changing it changes every messageId and defeats Segment's dedupe.
 _NAMESPACE = uuid.UUID("ea9bbe2e-60d3-554a-ae41-8a62524c5c2b")
@@ -63,6 +71,15 @@ def call_id(origin: Origin, position: int) -> str:
 def track_id(project_key: str, event: str, business_id: str) -> str:
     """The messageId of a business Track event (one per event name and business id)."""
     return _uuid(project_key, event, business_id)
+
+
+def destination_id(message_id: str, destination: str) -> str:
+    """The messageId of a call sent to a named destination (not the default one).
+
+    Segment deduplicates across workspaces, so each destination gets an id of
+    its own, derived from the call's, and as stable.
+    """
+    return _uuid(message_id, destination)
 
 
 def _uuid(*parts: object) -> str:

@@ -14,10 +14,12 @@ from ctsync.mapping._common import (
     set_trait,
     stale,
 )
+from ctsync.mapping._expr import expression_traits
 from ctsync.mapping._ids import SNAPSHOT, Origin, version_token
 from ctsync.mapping._messages import alias, identify
 from ctsync.mapping._traits import BOOK_TRAITS, customer_traits, full_name, text
 from ctsync.mapping._types import (
+    CUSTOM_PREFIX,
     IdentityState,
     MappingOptions,
     Plan,
@@ -35,18 +37,6 @@ _FIELD_TRAITS = (
     "company",
     "createdAt",
     "commercetoolsCustomerId",
-)
-_TRAIT_ORDER = (
-    "email",
-    "firstName",
-    "lastName",
-    "name",
-    "birthday",
-    "company",
-    "phone",
-    "createdAt",
-    "commercetoolsCustomerId",
-    "address",
 )
 
 
@@ -73,9 +63,10 @@ def plan_snapshot(
     prev = state or IdentityState(customer_id=origin.customer_id)
     if prev.deleted:
         return after_deletion(prev, "the snapshot")
-    new, accepted = _merge(prev, customer, raw, origin.version)
+    new, accepted = _merge(prev, customer, raw, origin.version, options)
     user_id = _user_id(prev, new, accepted, options)
-    traits = {k: new.traits[k] for k in _TRAIT_ORDER if k in accepted and k in new.traits}
+    keys = [spec.state_key for spec in options.traits]
+    traits = {k: new.traits[k] for k in keys if k in accepted and k in new.traits}
     if not traits:
         return stale(prev, origin.version, "the snapshot")
     new.user_id, new.email = user_id, new.traits.get("email")
@@ -106,11 +97,16 @@ def _origin(source: SnapshotSource, customer: Customer, raw: dict[str, Any]) -> 
 
 
 def _merge(
-    prev: IdentityState, customer: Customer, raw: dict[str, Any], version: int | None
+    prev: IdentityState,
+    customer: Customer,
+    raw: dict[str, Any],
+    version: int | None,
+    options: MappingOptions,
 ) -> tuple[IdentityState, set[str]]:
     """The new state, and the traits this snapshot may send (not set by a newer version)."""
-    new, traits, accepted = clone_state(prev), customer_traits(customer), set[str]()
-    for trait in _FIELD_TRAITS:
+    new, accepted = clone_state(prev), set[str]()
+    traits = customer_traits(customer, options) | _expression_traits(raw, options)
+    for trait in _FIELD_TRAITS + tuple(k for k in traits if k.startswith(CUSTOM_PREFIX)):
         if is_fresh(prev, trait, version):
             set_trait(new, trait, traits.get(trait), version)
             accepted.add(trait)
@@ -127,6 +123,12 @@ def _merge(
         accepted.add("name")
     note_version(new, version)
     return new, accepted
+
+
+def _expression_traits(raw: dict[str, Any], options: MappingOptions) -> dict[str, Any]:
+    """The mapping file's expression traits over the customer, under their state keys."""
+    sources = {s.state_key: s.expression for s in options.traits if s.expression is not None}
+    return expression_traits(sources, raw) if sources else {}
 
 
 def _user_id(

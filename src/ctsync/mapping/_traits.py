@@ -8,6 +8,7 @@ from typing import Any
 
 from ctsync.commercetools import Address, Customer
 from ctsync.mapping._phone import to_e164
+from ctsync.mapping._types import AddressChoice, MappingOptions
 
 __all__ = [
     "BOOK_TRAITS",
@@ -25,6 +26,8 @@ __all__ = [
 
 BOOK_TRAITS = ("address", "phone")
 """The traits computed from the address book and its default ids."""
+
+_DEFAULT_OPTIONS = MappingOptions()
 
 
 def normalize_email(value: str) -> str:
@@ -63,14 +66,33 @@ def company(name: str | None) -> dict[str, Any] | None:
 
 
 def choose_address(
-    addresses: Sequence[Address], billing_id: str | None, shipping_id: str | None
+    addresses: Sequence[Address],
+    billing_id: str | None,
+    shipping_id: str | None,
+    choice: AddressChoice = _DEFAULT_OPTIONS.address_choice,
 ) -> Address | None:
-    """The default billing address, else the default shipping one, else the first."""
-    by_id = {a.id: a for a in addresses if a.id}
-    for wanted in (billing_id, shipping_id):
-        if wanted and wanted in by_id:
-            return by_id[wanted]
-    return addresses[0] if addresses else None
+    """The first address ``choice`` finds (default: billing, else shipping, else the first)."""
+    by_id: dict[str | None, Address] = {a.id: a for a in addresses if a.id}
+    for rule in choice:
+        found = _choose(rule, addresses, by_id, billing_id, shipping_id)
+        if found is not None:
+            return found
+    return None
+
+
+def _choose(
+    rule: str,
+    addresses: Sequence[Address],
+    by_id: dict[str | None, Address],
+    billing_id: str | None,
+    shipping_id: str | None,
+) -> Address | None:
+    if rule == "first":
+        return addresses[0] if addresses else None
+    if rule.startswith("key:"):
+        return next((a for a in addresses if a.key == rule[4:]), None)
+    wanted = billing_id if rule == "defaultBilling" else shipping_id
+    return by_id.get(wanted) if wanted else None
 
 
 def address_trait(address: Address) -> dict[str, Any] | None:
@@ -87,32 +109,47 @@ def address_trait(address: Address) -> dict[str, Any] | None:
     return shaped or None
 
 
-def phone_trait(address: Address) -> str | None:
-    """The address's phone, else its mobile, in E.164; None when neither parses."""
+def phone_trait(address: Address, default_region: str | None = None) -> str | None:
+    """The address's phone, else its mobile, in E.164; None when neither parses.
+
+    Numbers are read with the address's country as region, else ``default_region``.
+    """
+    region = text(address.country) or default_region
     for raw in (address.phone, address.mobile):
-        number = to_e164(raw, address.country)
+        number = to_e164(raw, region)
         if number:
             return number
     return None
 
 
 def book_traits(
-    addresses: Sequence[Address], billing_id: str | None, shipping_id: str | None
+    addresses: Sequence[Address],
+    billing_id: str | None,
+    shipping_id: str | None,
+    options: MappingOptions = _DEFAULT_OPTIONS,
 ) -> dict[str, Any]:
     """The ``address`` and ``phone`` traits of an address book (only those with a value)."""
-    chosen = choose_address(addresses, billing_id, shipping_id)
+    chosen = choose_address(addresses, billing_id, shipping_id, options.address_choice)
     if chosen is None:
         return {}
-    found = {"address": address_trait(chosen), "phone": phone_trait(chosen)}
+    found = {
+        "address": address_trait(chosen),
+        "phone": phone_trait(chosen, options.phone_region),
+    }
     return {key: value for key, value in found.items() if value is not None}
 
 
-def customer_traits(customer: Customer) -> dict[str, Any]:
-    """The full trait set of a customer snapshot; keys without a value are left out."""
+def customer_traits(
+    customer: Customer, options: MappingOptions = _DEFAULT_OPTIONS
+) -> dict[str, Any]:
+    """The built-in traits of a customer snapshot; keys without a value are left out."""
     email = text(customer.email)
     first, last = text(customer.firstName), text(customer.lastName)
     book = book_traits(
-        customer.addresses, customer.defaultBillingAddressId, customer.defaultShippingAddressId
+        customer.addresses,
+        customer.defaultBillingAddressId,
+        customer.defaultShippingAddressId,
+        options,
     )
     traits: dict[str, Any] = {
         "email": normalize_email(email) if email else None,

@@ -12,6 +12,7 @@ from ctsync.sinks._base import (
     validate_message,
 )
 from ctsync.sinks._capture import CaptureSink
+from ctsync.sinks._registry import SinkFactory, SinkSpec, build_sink
 from ctsync.sinks._segment import SegmentSink
 
 __all__ = [
@@ -20,7 +21,10 @@ __all__ = [
     "CaptureSink",
     "SegmentSink",
     "Sink",
+    "SinkFactory",
     "SinkResult",
+    "SinkSpec",
+    "build_sink",
     "chunk_batches",
     "make_sink",
     "validate_message",

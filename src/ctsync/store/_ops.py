@@ -49,9 +49,24 @@ class Outcome:
     next_attempt_at: float | None = None
 
 
-def claim(conn: Conn, *, owner: str, now: float, lease_s: float, limit: int) -> list[Claimed]:
-    """Lease up to ``limit`` due messages, at most one per customer at a time."""
-    rows = conn.all("claim", owner=owner, now=now, lease_until=now + lease_s, limit=limit)
+def claim(
+    conn: Conn,
+    *,
+    owner: str,
+    now: float,
+    lease_s: float,
+    limit: int,
+    destination: str = "default",
+) -> list[Claimed]:
+    """Lease up to ``limit`` due messages of one destination, one per customer at a time."""
+    rows = conn.all(
+        "claim",
+        owner=owner,
+        now=now,
+        lease_until=now + lease_s,
+        limit=limit,
+        destination=destination,
+    )
     rows.sort(key=lambda r: r["id"])
     return [
         Claimed(

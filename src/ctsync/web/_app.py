@@ -21,7 +21,9 @@ from ctsync.logs import configure_logging, get_logger
 from ctsync.service import Runtime, freeze_startup_heap
 from ctsync.web._admin import router as admin_router
 from ctsync.web._dashboard import router as dashboard_router
+from ctsync.web._mapping_api import router as mapping_router
 from ctsync.web._pages import refusal
+from ctsync.web._regulations_api import router as regulations_router
 from ctsync.web._repair import router as repair_router
 from ctsync.web._request_id import RequestId
 from ctsync.web._webhook import router as webhook_router
@@ -83,6 +85,8 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(dashboard_router)
     app.include_router(repair_router)
+    app.include_router(mapping_router)
+    app.include_router(regulations_router)
     return app
 
 

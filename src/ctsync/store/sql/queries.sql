@@ -34,6 +34,11 @@ VALUES (:project_key, :customer_id, NULL, NULL, :now)
 ON CONFLICT (project_key, customer_id) DO UPDATE SET project_key = excluded.project_key
 RETURNING user_id, state, waiting
 
+-- identity_state --
+-- A customer's identity without locking it: an order reads its buyer's userId.
+SELECT user_id, state FROM identities
+WHERE project_key = :project_key AND customer_id = :customer_id
+
 -- set_identity_waiting --
 -- Set when a delta waits for the customer's snapshot; cleared once they are released.
 UPDATE identities SET waiting = :waiting
@@ -49,9 +54,10 @@ SELECT message_id FROM outbox WHERE event_id = :event_id
 
 -- insert_message --
 INSERT INTO outbox (event_id, message_id, order_key, type, user_id, body, status,
-                    attempts, created_at, deadline, next_attempt_at, last_error, finished_at)
+                    attempts, created_at, deadline, next_attempt_at, last_error, finished_at,
+                    mapping_version, destination)
 VALUES (:event_id, :message_id, :order_key, :type, :user_id, :body, :status,
-        0, :now, :deadline, :now, :error, :finished_at)
+        0, :now, :deadline, :now, :error, :finished_at, :mapping_version, :destination)
 ON CONFLICT (message_id) DO NOTHING
 
 -- lock_identities --
@@ -118,28 +124,33 @@ ON CONFLICT (project_key, customer_id) DO UPDATE SET
 
 -- insert_messages --
 -- insert_message for a page: :rows is a JSON array of {event_id, message_id, order_key,
--- type, user_id, body, status, error, position}; created_at = :now + position * :step
--- (the same float arithmetic as one by one). Returns the rows that were new.
+-- type, user_id, body, status, error, position, mapping_version, destination};
+-- created_at = :now + position * :step (the same float arithmetic as one by one).
+-- Returns the rows that were new.
 INSERT INTO outbox (event_id, message_id, order_key, type, user_id, body, status,
-                    attempts, created_at, deadline, next_attempt_at, last_error, finished_at)
+                    attempts, created_at, deadline, next_attempt_at, last_error, finished_at,
+                    mapping_version, destination)
 SELECT r.event_id, r.message_id, r.order_key, r.type, r.user_id, r.body, r.status, 0,
        :now + CAST(r.position AS DOUBLE PRECISION) * :step, :deadline,
        :now + CAST(r.position AS DOUBLE PRECISION) * :step, r.error,
-       CASE WHEN r.status = 'dead' THEN :now END
+       CASE WHEN r.status = 'dead' THEN :now END, r.mapping_version, r.destination
 FROM json_to_recordset(CAST(:rows AS json))
      AS r (event_id BIGINT, message_id TEXT, order_key TEXT, type TEXT, user_id TEXT,
-           body TEXT, status TEXT, error TEXT, position INTEGER)
+           body TEXT, status TEXT, error TEXT, position INTEGER, mapping_version TEXT,
+           destination TEXT)
 ON CONFLICT (message_id) DO NOTHING
 RETURNING event_id, message_id
 
 -- insert_messages@sqlite --
 INSERT INTO outbox (event_id, message_id, order_key, type, user_id, body, status,
-                    attempts, created_at, deadline, next_attempt_at, last_error, finished_at)
+                    attempts, created_at, deadline, next_attempt_at, last_error, finished_at,
+                    mapping_version, destination)
 SELECT value ->> '$.event_id', value ->> '$.message_id', value ->> '$.order_key',
        value ->> '$.type', value ->> '$.user_id', value ->> '$.body', value ->> '$.status', 0,
        :now + (value ->> '$.position') * :step, :deadline,
        :now + (value ->> '$.position') * :step, value ->> '$.error',
-       CASE WHEN value ->> '$.status' = 'dead' THEN :now END
+       CASE WHEN value ->> '$.status' = 'dead' THEN :now END,
+       value ->> '$.mapping_version', value ->> '$.destination'
 FROM json_each(:rows) WHERE true
 ON CONFLICT (message_id) DO NOTHING
 RETURNING event_id, message_id
@@ -149,9 +160,11 @@ WITH candidates AS (
     SELECT o.id FROM outbox o
     WHERE o.status = 'pending' AND o.next_attempt_at <= :now
       AND (o.lease_until IS NULL OR o.lease_until < :now)
+      AND o.destination = :destination
       AND NOT EXISTS (
           SELECT 1 FROM outbox p
-          WHERE p.order_key = o.order_key AND p.status = 'pending' AND p.id < o.id)
+          WHERE p.order_key = o.order_key AND p.status = 'pending' AND p.id < o.id
+            AND p.destination = o.destination)
     ORDER BY o.next_attempt_at, o.id
     LIMIT :limit
     FOR UPDATE OF o SKIP LOCKED
@@ -167,9 +180,11 @@ WHERE id IN (
     SELECT o.id FROM outbox o
     WHERE o.status = 'pending' AND o.next_attempt_at <= :now
       AND (o.lease_until IS NULL OR o.lease_until < :now)
+      AND o.destination = :destination
       AND NOT EXISTS (
           SELECT 1 FROM outbox p
-          WHERE p.order_key = o.order_key AND p.status = 'pending' AND p.id < o.id)
+          WHERE p.order_key = o.order_key AND p.status = 'pending' AND p.id < o.id
+            AND p.destination = o.destination)
     ORDER BY o.next_attempt_at, o.id
     LIMIT :limit)
 RETURNING id, message_id, type, user_id, body, attempts, created_at, deadline, event_id
@@ -240,8 +255,27 @@ LIMIT :limit
 
 -- messages_of_event --
 SELECT id, message_id, type, user_id, body, status, attempts, created_at,
-       next_attempt_at, last_error, finished_at
+       next_attempt_at, last_error, finished_at, mapping_version, destination
 FROM outbox WHERE event_id = :event_id ORDER BY id
+
+-- recent_events --
+-- The events a mapping diff replays: the last :limit, or those received since :since.
+SELECT id, dedupe_key, received_at, envelope, kind, type, project_key, resource_type,
+       resource_id, resource_version, message_id, created_at, status, reason, user_id
+FROM events
+WHERE received_at >= :since AND status NOT IN ('rejected', 'duplicate')
+ORDER BY id DESC
+LIMIT :limit
+
+-- resource_history --
+-- One resource's stored events in the order they were recorded (payloads included).
+SELECT id, dedupe_key, received_at, envelope, kind, type, project_key, resource_type,
+       resource_id, resource_version, message_id, created_at, status, reason, user_id,
+       payload
+FROM events
+WHERE project_key = :project_key AND resource_id = :resource_id AND id <= :up_to
+  AND status NOT IN ('rejected', 'duplicate')
+ORDER BY id
 
 -- attempts_of_message --
 SELECT at, outcome, status_code, latency_ms, detail FROM attempts
@@ -313,6 +347,39 @@ SELECT at, status_code FROM attempts WHERE status_code IS NOT NULL ORDER BY id D
 
 -- ping --
 SELECT 1 AS ok
+
+-- insert_regulation --
+-- A deleted customer's regulation, to request from Segment's Public API.
+INSERT INTO regulations (project_key, customer_id, user_id, regulation_type, status,
+                         created_at, updated_at, next_check_at)
+VALUES (:project_key, :customer_id, :user_id, :regulation_type, 'requested', :now, :now, :now)
+ON CONFLICT (project_key, customer_id) DO NOTHING
+
+-- due_regulations --
+-- To request (status 'requested') or to poll (not finished), when due.
+SELECT id, project_key, customer_id, user_id, regulation_type, regulate_id, status, attempts
+FROM regulations
+WHERE next_check_at <= :now
+  AND status NOT IN ('FINISHED', 'FAILED', 'INVALID', 'NOT_SUPPORTED', 'PARTIAL_SUCCESS', 'refused')
+ORDER BY next_check_at, id
+LIMIT :limit
+
+-- set_regulation --
+UPDATE regulations SET regulate_id = COALESCE(:regulate_id, regulate_id), status = :status,
+                       detail = :detail, attempts = :attempts, updated_at = :now,
+                       next_check_at = :next_check_at
+WHERE id = :id
+
+-- list_regulations --
+SELECT id, project_key, customer_id, user_id, regulation_type, regulate_id, status, detail,
+       attempts, created_at, updated_at
+FROM regulations ORDER BY id DESC LIMIT :limit
+
+-- customer_identities --
+-- Every customer ctsync keeps an identity for (not deleted), for a mapping apply.
+SELECT project_key, customer_id, user_id, state FROM identities
+WHERE deleted = 0 AND state IS NOT NULL AND user_id IS NOT NULL
+ORDER BY project_key, customer_id
 
 -- backfill_get --
 SELECT name, resource, project_key, filters, cursor, status, processed, queued, total,
