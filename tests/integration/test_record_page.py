@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from ctsync._record_page import record_page
 from ctsync.backfill import read_event
 from ctsync.ingress import parse_ct_payload
+from ctsync.ingress._model import CtEvent
+from ctsync.mapping import IdentityState, Plan
 from ctsync.pipeline import RecordResult, default_planner, record_event
 from ctsync.store import Conn, Store
 from tests import payloads
 
-PLANNER = default_planner()
+_MAPPED = default_planner()
+
+
+def _routed(event: CtEvent, state: IdentityState | None) -> Plan:
+    """The default mapping, versioned; c-new's route sends it to a second destination."""
+    plan = replace(_MAPPED(event, state), mapping_version="7")
+    if event.resource_id == "c-new":
+        return replace(plan, destinations=("default", "warehouse"))
+    return plan
+
+
+PLANNER = _routed
+
+
 HORIZON = 3600.0
 _EVENTS = """SELECT dedupe_key, received_at, envelope, kind, type, project_key, resource_type,
        resource_id, resource_version, message_id, created_at, status, reason, user_id, payload,
@@ -120,6 +136,10 @@ def test_a_page_in_one_go_equals_its_customers_one_by_one(store: Store) -> None:
         "accepted",
     ]
     assert not any(e["status"] == "waiting" for e in got["events"])
+    assert {m["destination"] for m in got["outbox"] if m["user_id"] == "new@example.com"} == {
+        "default",
+        "warehouse",
+    }
     users = {m["user_id"] for m in got["outbox"]}
     assert {"new@example.com", "wait@example.com", "bare@example.com"} <= users
     late = [m for m in got["outbox"] if '"firstName":"Late"' in m["body"]]
