@@ -84,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 _run_delivery(report, args, fake.url, Path(tmp), use_pg=pg_problem is None)
         if "backfill" in parts:
             with report.phase("backfill"):
-                print(f"backfill ({args.customers:,} customers) ...", flush=True)
-                report.backfill = run_backfill(Path(tmp), customers=args.customers)
+                _run_backfill(report, args, Path(tmp), use_pg=pg_problem is None)
     report.elapsed_s = time.monotonic() - started
     report.notes += _standing_notes()
     text = render(report, machine_line)
@@ -162,6 +161,28 @@ def _run_delivery(
             messages=args.messages,
             rounds=args.delivery_rounds,
             before_src=args.before.resolve() if args.before else None,
+        )
+
+
+def _run_backfill(report: Report, args: argparse.Namespace, tmp: Path, *, use_pg: bool) -> None:
+    print(f"backfill ({args.customers:,} customers) ...", flush=True)
+    before = args.before is not None
+    with (
+        _maybe_pg("backfill", use=use_pg) as pg_url,
+        _maybe_pg("backfill_before", use=use_pg and before) as before_pg,
+    ):
+        stores = {"sqlite": f"sqlite:///{tmp}/backfill.db"}
+        if before:
+            stores["sqlite-before"] = f"sqlite:///{tmp}/backfill-before.db"
+        if pg_url is not None:
+            stores["postgres"] = pg_url
+        if before_pg is not None:
+            stores["postgres-before"] = before_pg
+        report.backfill = run_backfill(
+            tmp,
+            stores,
+            customers=args.customers,
+            before_src=args.before.resolve() if before else None,
         )
 
 

@@ -2,15 +2,18 @@
 
     uv run python -m bench.profile accept [--store sqlite|postgres] [--seconds 12]
     uv run python -m bench.profile drain  [--store sqlite|postgres] [--messages 10000]
+    uv run python -m bench.profile backfill [--store sqlite|postgres] [--customers 20000]
 
-``accept``: ``ctsync serve`` under wrk (c=8), sampled from outside with
-``py-spy record --pid``. ``drain``: ``python -m bench.delivery ctsync`` started
-under py-spy. Every thread is sampled; samples whose innermost frame is a
-wait (an idle worker thread, the event loop's select) are left out, so the
-percentages are of the time some thread of ctsync was working (start-up
-imports are left out too). The collapsed
-stacks go to bench/results/profile-<what>-<store>.txt (for flamegraph.pl or
-speedscope); the top functions are printed, by own time and by inclusive time.
+``accept``: ``ctsync serve`` under wrk (c=8), sampled from outside with ``py-
+spy record --pid``. ``drain``: ``python -m bench.delivery ctsync`` started
+under py-spy. ``backfill``: ``python -m ctsync backfill customers`` from the
+commercetools emulator seeded with ``--customers``, started under py-spy.
+Every thread is sampled; samples whose innermost frame is a wait (an idle
+worker thread, the event loop's select) are left out, so the percentages are
+of the time some thread of ctsync was working (start-up imports are left out
+too). The collapsed stacks go to bench/results/profile-<what>-<store>.txt (for
+flamegraph.pl or speedscope); the top functions are printed, by own time and
+by inclusive time.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench import _payloads, _pg
+from bench._backfill import backfill_env, emulator, seed
 from bench._procs import RESULTS, HttpServer, child_env, fake_segment, free_port
 from bench._wrk import ensure_wrk, run_wrk
 from bench.delivery import preload, read_messages, write_messages
@@ -104,6 +108,20 @@ def profile_drain(store_url: str, out: Path, messages: int, tmp: Path) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+def profile_backfill(store_url: str, out: Path, customers: int) -> str:
+    """Sample a backfill of ``customers`` from the emulator, started under py-spy."""
+    with emulator() as url:
+        seed(url, "bench", customers)
+        env = child_env({**backfill_env(url, "bench"), "DATABASE_URL": store_url})
+        argv = [_py_spy(), "record", "--rate", "100", "--format", "raw", "--output", str(out)]
+        argv += ["--", sys.executable, "-m", "ctsync", "backfill", "customers"]
+        started = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+        elapsed = time.perf_counter() - started
+    last = done.stdout.strip().splitlines()[-1]
+    return f"{customers / elapsed:,.0f} customers/s (slowed by the sampling): {last}"
+
+
 def _frame(raw: str) -> str:
     """'func (path/to/file.py:12)' -> 'func (to/file.py)'."""
     name, _, where = raw.partition(" (")
@@ -143,10 +161,11 @@ def summarize(path: Path, top: int = 25) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument("what", choices=["accept", "drain"])
+    parser.add_argument("what", choices=["accept", "drain", "backfill"])
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--customers", type=int, default=20_000)
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"profile-{args.what}-{args.store}.txt"
@@ -156,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     ):
         if args.what == "accept":
             outcome = profile_accept(url, out, args.seconds)
+        elif args.what == "backfill":
+            outcome = profile_backfill(url, out, args.customers)
         else:
             outcome = profile_drain(url, out, args.messages, Path(tmp))
     print(f"{args.what} on {args.store}: {outcome}")

@@ -1,13 +1,14 @@
 """Backfill: what commercetools already holds, sent as full snapshots through the live path.
 
 Each customer read from the API becomes the same event a snapshot delivery of
-that version would be (``read_event``) and is recorded by ``record_event``,
-so its messageId is the one a CustomerCreated message, a change notification
-read or an earlier run of the same version yields: a rerun or a live event
-adds no second message. A page's events and the backfill's cursor commit in
-one transaction, so a run killed at any point resumes after its last stored
-page. One page is fetched while the previous one is stored (constant memory:
-at most three pages in flight).
+that version would be (``read_event``) and is recorded as ``record_event``
+would record it (a page at a time, by ``record_page``), so its messageId is
+the one a CustomerCreated message, a change notification read or an earlier
+run of the same version yields: a rerun or a live event adds no second
+message. A page's events and the backfill's cursor commit in one transaction,
+so a run killed at any point resumes after its last stored page. One page is
+fetched while the previous one is stored (constant memory: at most three pages
+in flight).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from ctsync._record_page import record_page
 from ctsync.commercetools import CommercetoolsClient
 from ctsync.errors import ConfigError, CtsyncError, InputError
 from ctsync.ingress._model import CtEvent
-from ctsync.pipeline import Planner, record_event
+from ctsync.pipeline import Planner
 from ctsync.store import Conn, Row, Store
 
 __all__ = [
@@ -304,12 +306,9 @@ async def _take(
 def _record_page(
     conn: Conn, events: list[CtEvent], name: str, *, now: float, horizon_s: float, p: Planner
 ) -> tuple[Counter[str], int]:
-    statuses: Counter[str] = Counter()
-    queued = 0
-    for event in events:
-        result = record_event(conn, event, planner=p, now=now, horizon_s=horizon_s)
-        statuses[result.status] += 1
-        queued += len(result.message_ids)
+    results = record_page(conn, events, planner=p, now=now, horizon_s=horizon_s)
+    statuses: Counter[str] = Counter(r.status for r in results)
+    queued = sum(len(r.message_ids) for r in results)
     conn.run(
         "backfill_page",
         name=name,

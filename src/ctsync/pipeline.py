@@ -121,12 +121,7 @@ def record_event(
         conn, event, now=now, status=plan.status, reason=plan.reason, user_id=plan.user_id
     )
     if event_id is None:
-        existing = conn.one("event_by_dedupe_key", dedupe_key=event.dedupe_key)
-        return RecordResult(
-            "duplicate",
-            existing["id"] if existing else None,
-            reason=f"already recorded ({existing['status'] if existing else 'unknown'})",
-        )
+        return _duplicate(conn, event)
     result = _commit_plan(
         conn, event, event_id, plan, recorded=plan.status, now=now, horizon_s=horizon_s
     )
@@ -142,6 +137,16 @@ def record_event(
             regulation_type=regulation_type,
         )
     return result
+
+
+def _duplicate(conn: Conn, event: CtEvent) -> RecordResult:
+    """An event recorded before: the id and status it was kept with."""
+    existing = conn.one("event_by_dedupe_key", dedupe_key=event.dedupe_key)
+    return RecordResult(
+        "duplicate",
+        existing["id"] if existing else None,
+        reason=f"already recorded ({existing['status'] if existing else 'unknown'})",
+    )
 
 
 _KEPT_RESOURCES = frozenset({"customer", "order"})
@@ -230,6 +235,19 @@ def _commit_plan(
     queued = _queue_messages(conn, event, event_id, plan, now=now, horizon_s=horizon_s)
     if plan.state is not None:
         _store_identity(conn, event, plan.state, now)
+    return _settle(conn, event, event_id, plan, queued, recorded=recorded)
+
+
+def _settle(
+    conn: Conn,
+    event: CtEvent,
+    event_id: int,
+    plan: Plan,
+    queued: tuple[str, ...],
+    *,
+    recorded: str,
+) -> RecordResult:
+    """The stored event's final status, written when it differs from ``recorded``."""
     status: RecordStatus = plan.status
     reason = plan.reason
     if status == "accepted" and plan.messages and not queued:
@@ -252,9 +270,23 @@ def _queue_messages(
     conn: Conn, event: CtEvent, event_id: int, plan: Plan, *, now: float, horizon_s: float
 ) -> tuple[str, ...]:
     """Insert the plan's messages into the outbox; the ids of those that were new."""
+    rows = _message_rows(event, event_id, plan, now=now, horizon_s=horizon_s)
+    if not rows:
+        return ()
+    ids = tuple(row["message_id"] for row in rows)
+    if conn.many("insert_message", rows) == len(rows):
+        return ids
+    # Some were queued before (by another event with the same message ids): say which are new.
+    mine = {row["message_id"] for row in conn.all("event_message_ids", event_id=event_id)}
+    return tuple(i for i in ids if i in mine)
+
+
+def _message_rows(
+    event: CtEvent, event_id: int, plan: Plan, *, now: float, horizon_s: float
+) -> list[dict[str, Any]]:
+    """The outbox rows of a stored event's plan, one per destination (invalid ones dead)."""
     rows = []
-    fanned = fan_out(plan)
-    for position, (destination, msg) in enumerate(fanned):
+    for position, (destination, msg) in enumerate(fan_out(plan)):
         body = json.dumps(msg.body, separators=(",", ":"), ensure_ascii=False)
         # Checked here, once: Segment answers 200 and drops such a message later.
         problem = validate_message(msg.body, size=len(body.encode()))
@@ -275,14 +307,7 @@ def _queue_messages(
                 "destination": destination,
             }
         )
-    if not rows:
-        return ()
-    ids = tuple(msg.message_id for _, msg in fanned)
-    if conn.many("insert_message", rows) == len(rows):
-        return ids
-    # Some were queued before (by another event with the same message ids): say which are new.
-    mine = {row["message_id"] for row in conn.all("event_message_ids", event_id=event_id)}
-    return tuple(i for i in ids if i in mine)
+    return rows
 
 
 def _release_waiting(

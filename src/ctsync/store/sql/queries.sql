@@ -60,6 +60,101 @@ VALUES (:event_id, :message_id, :order_key, :type, :user_id, :body, :status,
         0, :now, :deadline, :now, :error, :finished_at, :mapping_version, :destination)
 ON CONFLICT (message_id) DO NOTHING
 
+-- lock_identities --
+-- A page of customers at once (a backfill): lock_identity for each of :ids (a JSON array).
+INSERT INTO identities (project_key, customer_id, user_id, state, updated_at)
+SELECT :project_key, r.id, NULL, NULL, :now
+FROM json_array_elements_text(CAST(:ids AS json)) AS r (id)
+ON CONFLICT (project_key, customer_id) DO UPDATE SET project_key = excluded.project_key
+RETURNING customer_id, user_id, state, waiting
+
+-- lock_identities@sqlite --
+-- WHERE true: SQLite's parser needs it between a SELECT and ON CONFLICT.
+INSERT INTO identities (project_key, customer_id, user_id, state, updated_at)
+SELECT :project_key, value, NULL, NULL, :now FROM json_each(:ids) WHERE true
+ON CONFLICT (project_key, customer_id) DO UPDATE SET project_key = excluded.project_key
+RETURNING customer_id, user_id, state, waiting
+
+-- insert_events --
+-- insert_event for a page: :rows is a JSON array of the events, in order (payload as text).
+INSERT INTO events (dedupe_key, received_at, envelope, kind, type, project_key,
+                    resource_type, resource_id, resource_version, message_id,
+                    created_at, status, reason, user_id, payload)
+SELECT r.dedupe_key, :now, r.envelope, r.kind, r.type, r.project_key, r.resource_type,
+       r.resource_id, r.resource_version, r.message_id, r.created_at, r.status, r.reason,
+       r.user_id, r.payload
+FROM json_to_recordset(CAST(:rows AS json))
+     AS r (dedupe_key TEXT, envelope TEXT, kind TEXT, type TEXT, project_key TEXT,
+           resource_type TEXT, resource_id TEXT, resource_version BIGINT, message_id TEXT,
+           created_at TEXT, status TEXT, reason TEXT, user_id TEXT, payload TEXT)
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING id, dedupe_key
+
+-- insert_events@sqlite --
+INSERT INTO events (dedupe_key, received_at, envelope, kind, type, project_key,
+                    resource_type, resource_id, resource_version, message_id,
+                    created_at, status, reason, user_id, payload)
+SELECT value ->> '$.dedupe_key', :now, value ->> '$.envelope', value ->> '$.kind',
+       value ->> '$.type', value ->> '$.project_key', value ->> '$.resource_type',
+       value ->> '$.resource_id', value ->> '$.resource_version', value ->> '$.message_id',
+       value ->> '$.created_at', value ->> '$.status', value ->> '$.reason',
+       value ->> '$.user_id', value ->> '$.payload'
+FROM json_each(:rows) WHERE true
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING id, dedupe_key
+
+-- put_identities --
+-- put_identity for a page: :rows is a JSON array of {customer_id, user_id, state, deleted}.
+UPDATE identities SET user_id = r.user_id, state = r.state, deleted = r.deleted,
+                      updated_at = :now
+FROM json_to_recordset(CAST(:rows AS json))
+     AS r (customer_id TEXT, user_id TEXT, state TEXT, deleted INTEGER)
+WHERE identities.project_key = :project_key AND identities.customer_id = r.customer_id
+
+-- put_identities@sqlite --
+-- An upsert (the rows exist: lock_identities made them): SQLite would plan UPDATE FROM
+-- as a scan of identities per row.
+INSERT INTO identities (project_key, customer_id, user_id, state, deleted, updated_at)
+SELECT :project_key, value ->> '$.customer_id', value ->> '$.user_id', value ->> '$.state',
+       value ->> '$.deleted', :now
+FROM json_each(:rows) WHERE true
+ON CONFLICT (project_key, customer_id) DO UPDATE SET
+    user_id = excluded.user_id, state = excluded.state, deleted = excluded.deleted,
+    updated_at = excluded.updated_at
+
+-- insert_messages --
+-- insert_message for a page: :rows is a JSON array of {event_id, message_id, order_key,
+-- type, user_id, body, status, error, position, mapping_version, destination};
+-- created_at = :now + position * :step (the same float arithmetic as one by one).
+-- Returns the rows that were new.
+INSERT INTO outbox (event_id, message_id, order_key, type, user_id, body, status,
+                    attempts, created_at, deadline, next_attempt_at, last_error, finished_at,
+                    mapping_version, destination)
+SELECT r.event_id, r.message_id, r.order_key, r.type, r.user_id, r.body, r.status, 0,
+       :now + CAST(r.position AS DOUBLE PRECISION) * :step, :deadline,
+       :now + CAST(r.position AS DOUBLE PRECISION) * :step, r.error,
+       CASE WHEN r.status = 'dead' THEN :now END, r.mapping_version, r.destination
+FROM json_to_recordset(CAST(:rows AS json))
+     AS r (event_id BIGINT, message_id TEXT, order_key TEXT, type TEXT, user_id TEXT,
+           body TEXT, status TEXT, error TEXT, position INTEGER, mapping_version TEXT,
+           destination TEXT)
+ON CONFLICT (message_id) DO NOTHING
+RETURNING event_id, message_id
+
+-- insert_messages@sqlite --
+INSERT INTO outbox (event_id, message_id, order_key, type, user_id, body, status,
+                    attempts, created_at, deadline, next_attempt_at, last_error, finished_at,
+                    mapping_version, destination)
+SELECT value ->> '$.event_id', value ->> '$.message_id', value ->> '$.order_key',
+       value ->> '$.type', value ->> '$.user_id', value ->> '$.body', value ->> '$.status', 0,
+       :now + (value ->> '$.position') * :step, :deadline,
+       :now + (value ->> '$.position') * :step, value ->> '$.error',
+       CASE WHEN value ->> '$.status' = 'dead' THEN :now END,
+       value ->> '$.mapping_version', value ->> '$.destination'
+FROM json_each(:rows) WHERE true
+ON CONFLICT (message_id) DO NOTHING
+RETURNING event_id, message_id
+
 -- claim --
 WITH candidates AS (
     SELECT o.id FROM outbox o
