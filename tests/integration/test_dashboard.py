@@ -169,6 +169,8 @@ def test_find_a_customer_and_read_the_timeline(server: ThreadServer, fake: FakeS
     assert "HTTP 500" in text
     assert "HTTP 200" in text
     assert result["messageIds"][0] in text
+    # which mapping produced the call: the built-in file's declared version
+    assert "mapping version: ctsync-default-1" in text
 
 
 def test_secrets_never_show(db_url: str, fake: FakeSegment) -> None:

@@ -103,6 +103,8 @@ def test_timeline_json_shows_each_attempt(server: ThreadServer, fake: FakeSegmen
 
     fake.wait_for(lambda: steps()[-1] == "delivered")
     assert steps() == ["received", "mapped", "retry", "delivered"]
+    timeline = api(server, "GET", f"/events/{ev['eventId']}/timeline").json()["timeline"]
+    assert "(mapping ctsync-default-1)" in timeline[1]["detail"]
     assert httpx.get(f"{server.url}/api/admin/events/1/timeline", timeout=10).status_code == 401
     assert api(server, "GET", "/events/999/timeline").status_code == 404
     assert api(server, "GET", "/events/x/timeline").status_code == 400

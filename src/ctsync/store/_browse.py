@@ -94,7 +94,7 @@ def timeline(conn: Conn, event_id: int) -> Row | None:
         }
     ]
     if event["messages"]:
-        calls = ", ".join(f"{m['type']} {m['message_id']}" for m in event["messages"])
+        calls = ", ".join(_call(m) for m in event["messages"])
         steps.append({"at": event["received_at"], "step": "mapped", "detail": calls})
     else:
         steps.append(
@@ -125,6 +125,16 @@ def timeline(conn: Conn, event_id: int) -> Row | None:
     steps.sort(key=lambda s: s["at"] or 0.0)
     event["timeline"] = steps
     return event
+
+
+def _call(message: Row) -> str:
+    """One planned call: its type and messageId, the mapping version and destination."""
+    text = f"{message['type']} {message['message_id']}"
+    if message.get("mapping_version"):
+        text += f" (mapping {message['mapping_version']})"
+    if message.get("destination") not in (None, "default"):
+        text += f" to {message['destination']}"
+    return text
 
 
 def throughput(conn: Conn, *, since: float, step: float, buckets: int) -> dict[str, list[int]]:
