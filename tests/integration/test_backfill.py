@@ -73,7 +73,11 @@ def test_25000_customers_reach_segment_once_across_a_killed_and_resumed_run(
     ctmock.seed(total)
     db_url = f"sqlite:///{tmp_path}/ctsync.db"
     env = {**ctmock.env(), "DATABASE_URL": db_url}
-    kill_after = random.randint(1, total - 10_000)
+    # The API stalls (503s with Retry-After) after a random number of pages, so the
+    # kill lands mid-run however fast the backfill goes; stored pages before it vary.
+    pages = random.randint(3, (total - 10_000) // 500)
+    ctmock.fail(503, times=10_000, retry_after=1, after=pages)
+    kill_after = (pages - 2) * 500  # a call or two may be other than a page read
 
     first = _ctsync(env, "backfill", "customers")
     wait_for(lambda: _processed(db_url) >= kill_after, 120, f"{kill_after} customers stored")
@@ -81,6 +85,7 @@ def test_25000_customers_reach_segment_once_across_a_killed_and_resumed_run(
     first.wait(timeout=10)
     stored_at_kill = _processed(db_url)
     assert stored_at_kill < total, f"killed after {kill_after}: the first run had finished"
+    ctmock.fail(503, times=0, clear=True)  # the API answers again
 
     resumed = _finish(_ctsync(env, "backfill", "customers"))
     assert resumed["status"] == "done"
