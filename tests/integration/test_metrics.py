@@ -69,7 +69,9 @@ def test_delivery_metrics(db_url: str, fake: FakeSegment) -> None:
             now = scrape(server)
             key = "ctsync_dead_letters_total"
             more = value(now, key, reason="http_400") > value(before, key, reason="http_400")
-            return now if more else {}
+            # the counter moves as the outcome is settled; the gauge reads the store after
+            settled = value(now, "ctsync_outbox_messages", status="pending") == 0
+            return now if more and settled else {}
 
         after = wait_for(dead_counted, what="the dead letter counted")
 
