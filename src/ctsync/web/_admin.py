@@ -134,17 +134,22 @@ async def events(request: Request) -> Response:
     return JSONResponse({"events": rows})
 
 
+def _event_id(request: Request) -> int:
+    """The path's event id: ASCII digits that fit a BIGINT (str.isdigit() takes others)."""
+    raw = str(request.path_params["event_id"])
+    if not _ROW_ID.fullmatch(raw) or int(raw) > _MAX_ROW_ID:
+        raise InputError(f"event id must be a number from 1 to {_MAX_ROW_ID}, not {raw[:40]!r}")
+    return int(raw)
+
+
 @router.get("/events/{event_id}")
 async def event(request: Request) -> Response:
     """One event with its messages and every attempt."""
     rt = _admin(request)
-    raw = str(request.path_params["event_id"])
-    # ASCII digits only: str.isdigit() and int() also take other scripts' digits
-    if not _ROW_ID.fullmatch(raw) or int(raw) > _MAX_ROW_ID:
-        raise InputError(f"event id must be a number from 1 to {_MAX_ROW_ID}, not {raw[:40]!r}")
-    found = await _read(rt, lambda c: event_detail(c, int(raw)))
+    event_id = _event_id(request)
+    found = await _read(rt, lambda c: event_detail(c, event_id))
     if found is None:
-        return JSONResponse({"error": f"no event {raw}"}, status_code=404)
+        return JSONResponse({"error": f"no event {event_id}"}, status_code=404)
     return JSONResponse(found)
 
 
@@ -252,12 +257,10 @@ class ReplayFilterBody(BaseModel):
 async def event_timeline(request: Request) -> Response:
     """One event as steps: received, mapped, each attempt, delivered or dead-lettered."""
     rt = _admin(request)
-    raw = str(request.path_params["event_id"])
-    if not _ROW_ID.fullmatch(raw) or int(raw) > _MAX_ROW_ID:
-        raise InputError(f"event id must be a number from 1 to {_MAX_ROW_ID}, not {raw[:40]!r}")
-    found = await _read(rt, lambda c: timeline(c, int(raw)))
+    event_id = _event_id(request)
+    found = await _read(rt, lambda c: timeline(c, event_id))
     if found is None:
-        return JSONResponse({"error": f"no event {raw}"}, status_code=404)
+        return JSONResponse({"error": f"no event {event_id}"}, status_code=404)
     found["payload"] = mask(found["payload"])
     return JSONResponse(found)
 
