@@ -62,7 +62,7 @@ class _Lines:
         left = (p.total - p.processed) / rate if p.total is not None and rate > 0 else None
         eta = f", ETA {left:,.0f} s" if left is not None and p.status == "running" else ""
         self._console.print(
-            f"{p.name}: {p.processed:,}{total} read, {p.queued:,} queued "
+            f"{p.name}: {p.processed:,}{total} read, {p.queued:,} queued, {p.staged:,} to queue "
             f"({rate:,.0f}/s{eta}) {p.status}",
             highlight=False,
         )
@@ -96,6 +96,13 @@ def backfill_command(
     finally:
         asyncio.run(rt.aclose())
     out.print_json(json.dumps(result.to_json()))
+    if result.staged and not options.dry_run:
+        err.print(
+            f"{result.staged:,} read resources wait to be queued: the delivery side queues "
+            "them (ctsync serve or worker, the cron drain, or `ctsync drain`); "
+            "`ctsync backfill --wait` queues them here",
+            highlight=False,
+        )
     return result
 
 

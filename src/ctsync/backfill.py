@@ -1,14 +1,14 @@
 """Backfill: what commercetools already holds, sent as full snapshots through the live path.
 
-Each customer read from the API becomes the same event a snapshot delivery of
-that version would be (``read_event``) and is recorded as ``record_event``
-would record it (a page at a time, by ``record_page``), so its messageId is
-the one a CustomerCreated message, a change notification read or an earlier
-run of the same version yields: a rerun or a live event adds no second
-message. A page's events and the backfill's cursor commit in one transaction,
-so a run killed at any point resumes after its last stored page. One page is
-fetched while the previous one is stored (constant memory: at most three pages
-in flight).
+The reader pages the API by id cursor and stores each page as the API answered
+it, with the cursor, in one transaction (``stage_page``), fetching the next page
+meanwhile: it reads as fast as the API pages, in constant memory, and a run
+killed at any point resumes after its last stored page. The delivery side
+(``ctsync.staged``: serve, worker, the cron drain, ``ctsync drain``, or this
+command with ``--wait``) then records each resource as the snapshot event of its
+version (``read_event``), as ``record_event`` would, so its messageId is the one
+a CustomerCreated message, a change notification read or an earlier run of the
+same version yields: a rerun or a live event adds no second message.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ctsync._record_page import record_page
-from ctsync.commercetools import CommercetoolsClient
+from ctsync.commercetools import CommercetoolsClient, Page
 from ctsync.errors import ConfigError, CtsyncError, InputError
 from ctsync.ingress._model import CtEvent
 from ctsync.pipeline import Planner
+from ctsync.staged import QueueReport, queue_staged
 from ctsync.store import Conn, Row, Store
 
 __all__ = [
@@ -54,6 +54,7 @@ class BackfillOptions:
     limit: int | None = None
     dry_run: bool = False
     restart: bool = False
+    wait: bool = False  # queue the stored pages here, before returning
     page_size: int = 500
 
     def predicates(self) -> list[str]:
@@ -76,8 +77,9 @@ class BackfillProgress:
 
     name: str
     total: int | None
-    processed: int = 0
-    queued: int = 0
+    processed: int = 0  # read and stored (or, in a dry run, mapped)
+    queued: int = 0  # messages queued from what this backfill read
+    staged: int = 0  # read, not yet queued (the delivery side queues them)
     resumed_after: str | None = None
     status: str = "running"
     statuses: Counter[str] = field(default_factory=Counter)
@@ -92,6 +94,7 @@ class BackfillProgress:
             "total": self.total,
             "processed": self.processed,
             "queued": self.queued,
+            "staged": self.staged,
             "resumedAfter": self.resumed_after,
             "events": dict(self.statuses),
         }
@@ -167,7 +170,11 @@ async def run_backfill(
     horizon_s: float,
     report: Reporter | None = None,
 ) -> BackfillProgress:
-    """Stream every matching resource by id cursor and record each as a snapshot."""
+    """Read every matching resource by id cursor and store its pages for queueing.
+
+    With ``options.wait``, the pages are also queued here, while reading goes on,
+    and the run returns once none is left.
+    """
     if options.resource == "orders" and not orders_mapped(planner):
         msg = (
             "order mapping not available: this ctsync maps customers only, so "
@@ -176,27 +183,89 @@ async def run_backfill(
         raise ConfigError(msg)
     project = client.config.project_key
     name = options.name(project)
-    total = await client.count(options.resource, where=options.predicates())
-    progress = BackfillProgress(name, total)
-    cursor = None if options.dry_run else await _begin(store, options, project, progress)
+    # Counting may take the API a while on a big project: it runs beside the reading.
+    counting = asyncio.create_task(client.count(options.resource, where=options.predicates()))
+    progress = BackfillProgress(name, None)
+    try:
+        cursor = None if options.dry_run else await _begin(store, options, project, progress)
+    except BaseException:
+        counting.cancel()
+        raise
+    counting.add_done_callback(lambda t: _counted(t, progress))
     notify = report or (lambda _: None)
     notify(progress)
+    read_all = asyncio.Event()
+    queuer = (
+        asyncio.create_task(_queue_here(store, planner, progress, read_all, horizon_s=horizon_s))
+        if options.wait and not options.dry_run
+        else None
+    )
     try:
         async for page in _prefetched(_pages(client, options, cursor)):
-            await _take(store, planner, options, page, progress, horizon_s=horizon_s)
+            await _take(store, planner, options, page, progress)
             notify(progress)
+        read_all.set()
+        if queuer is not None:
+            await queuer
     except BaseException as exc:
+        counting.cancel()
+        if queuer is not None:
+            queuer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, CtsyncError):
+                await queuer
         progress.status = "interrupted" if isinstance(exc, asyncio.CancelledError) else "failed"
         if not isinstance(exc, KeyboardInterrupt | asyncio.CancelledError | CtsyncError):
             raise
         await _end(store, options, progress, error=str(exc) or type(exc).__name__)
         raise
+    with contextlib.suppress(CtsyncError):  # the count is for show: its failure is not the run's
+        await counting
     this_run = progress.processed - progress.done_before
     limited = options.limit is not None and this_run >= options.limit
     progress.status = "partial" if limited else "done"
     await _end(store, options, progress)
+    if not options.dry_run:
+        await _count(store, progress)
     notify(progress)
     return progress
+
+
+def _counted(task: asyncio.Task[int], progress: BackfillProgress) -> None:
+    """The count arrived: shown from now on, stored with the next page."""
+    if not task.cancelled() and task.exception() is None:
+        progress.total = task.result()
+
+
+async def _queue_here(
+    store: Store,
+    planner: Planner,
+    progress: BackfillProgress,
+    read_all: asyncio.Event,
+    *,
+    horizon_s: float,
+) -> None:
+    """``--wait``: queue stored pages while the reader reads, until none of this run is left.
+
+    Pages of other backfills met on the way are queued too; pages of this one that
+    another worker holds are waited for (polling, a pass a second).
+    """
+    while True:
+        done_reading = read_all.is_set()
+        passed: QueueReport = await queue_staged(store, planner, horizon_s=horizon_s)
+        progress.statuses.update(passed.statuses)
+        await _count(store, progress)
+        if done_reading and progress.staged == 0:
+            break
+        if passed.pages == 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(read_all.wait(), timeout=0.2 if not done_reading else 1.0)
+
+
+async def _count(store: Store, progress: BackfillProgress) -> None:
+    """What of this backfill is queued and what still waits, as the store has it now."""
+    row = await store.awrite(lambda c: c.one("backfill_staged", name=progress.name), durable=False)
+    if row is not None:
+        progress.queued, progress.staged = int(row["queued"]), int(row["staged"])
 
 
 async def _begin(
@@ -231,30 +300,35 @@ async def _end(
     status, now = progress.status, time.time()
     with contextlib.suppress(CtsyncError):  # the cursor already says where to resume
         await store.awrite(
-            lambda c: c.run("backfill_end", name=progress.name, status=status, error=error, now=now)
+            lambda c: c.run(
+                "backfill_end",
+                name=progress.name,
+                status=status,
+                error=error,
+                now=now,
+                total=progress.total,
+            )
         )
 
 
 async def _pages(
     client: CommercetoolsClient, options: BackfillOptions, cursor: str | None
-) -> AsyncIterator[list[dict[str, Any]]]:
-    """The pages to record, cut at ``--limit`` (resources in this run)."""
+) -> AsyncIterator[Page]:
+    """The pages to store, cut at ``--limit`` (resources in this run)."""
     left = options.limit
     size = min(options.page_size, left) if left is not None else options.page_size
-    pages = client.pages(options.resource, where=options.predicates(), after=cursor, limit=size)
+    pages = client.raw_pages(options.resource, where=options.predicates(), after=cursor, limit=size)
     async for page in pages:
-        kept = page if left is None else page[:left]
-        left = None if left is None else left - len(kept)
+        kept = page if left is None else Page(page.results[:left], page.text)
+        left = None if left is None else left - len(kept.results)
         yield kept
         if left is not None and left <= 0:
             return
 
 
-async def _prefetched(
-    pages: AsyncIterator[list[dict[str, Any]]],
-) -> AsyncIterator[list[dict[str, Any]]]:
+async def _prefetched(pages: AsyncIterator[Page]) -> AsyncIterator[Page]:
     """Fetch the next page while the caller stores this one (one page ahead, no more)."""
-    queue: asyncio.Queue[list[dict[str, Any]] | BaseException | None] = asyncio.Queue(maxsize=1)
+    queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=1)
 
     async def produce() -> None:
         try:
@@ -281,43 +355,56 @@ async def _take(
     store: Store,
     planner: Planner,
     options: BackfillOptions,
-    page: list[dict[str, Any]],
+    page: Page,
     progress: BackfillProgress,
-    *,
-    horizon_s: float,
 ) -> None:
-    """Record one page's snapshots and move the cursor, in one transaction."""
+    """Store one page and move the cursor, in one transaction (a dry run maps it instead)."""
     project = progress.name.split(":", 2)[1]
-    type_id = _TYPE_ID[options.resource]
-    events = [read_event(project, r, type_id=type_id, via="backfill") for r in page]
-    statuses: Counter[str]
     if options.dry_run:
-        statuses, queued = Counter(str(planner(e, None).status) for e in events), 0
+        type_id = _TYPE_ID[options.resource]
+        events = [read_event(project, r, type_id=type_id, via="backfill") for r in page.results]
+        progress.statuses.update(str(planner(e, None).status) for e in events)
     else:
-        now, name = time.time(), progress.name
-        statuses, queued = await store.awrite(
-            lambda c: _record_page(c, events, name, now=now, horizon_s=horizon_s, p=planner)
+        now, name, size, total = time.time(), progress.name, len(page.results), progress.total
+        await store.awrite(
+            lambda c: _stage(
+                c, page, name, project, options.resource, size=size, total=total, now=now
+            )
         )
-    progress.statuses.update(statuses)
-    progress.processed += len(events)
-    progress.queued += queued
+        progress.staged += size
+    progress.processed += len(page.results)
 
 
-def _record_page(
-    conn: Conn, events: list[CtEvent], name: str, *, now: float, horizon_s: float, p: Planner
-) -> tuple[Counter[str], int]:
-    results = record_page(conn, events, planner=p, now=now, horizon_s=horizon_s)
-    statuses: Counter[str] = Counter(r.status for r in results)
-    queued = sum(len(r.message_ids) for r in results)
+def _stage(
+    conn: Conn,
+    page: Page,
+    name: str,
+    project: str,
+    resource: str,
+    *,
+    size: int,
+    total: int | None,
+    now: float,
+) -> None:
+    # The answer as sent, its first ``size`` resources to queue (``--limit`` may cut it).
+    conn.run(
+        "stage_page",
+        backfill=name,
+        project_key=project,
+        resource=resource,
+        body=page.text,
+        size=size,
+        now=now,
+    )
     conn.run(
         "backfill_page",
         name=name,
-        cursor=events[-1].resource_id,
-        processed=len(events),
-        queued=queued,
+        cursor=page.results[-1]["id"],
+        processed=size,
+        queued=0,
+        total=total,
         now=now,
     )
-    return statuses, queued
 
 
 def list_backfills(conn: Conn, *, limit: int = 20) -> list[Row]:

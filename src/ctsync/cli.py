@@ -143,11 +143,13 @@ def drain(
 
     async def main() -> dict[str, Any]:
         try:
+            staged = await rt.queue_staged(budget_s=budget)
             reads = await rt.read_due(budget_s=budget)
             report: DrainReport = await rt.drainer.drain(budget_s=budget)
         finally:
             await rt.aclose()
-        return report.to_json() | ({"reads": reads} if reads is not None else {})
+        extra = {"reads": reads} if reads is not None else {}
+        return report.to_json() | extra | ({"backfillPages": staged} if staged else {})
 
     out.print_json(json.dumps(asyncio.run(main())))
 
@@ -385,10 +387,15 @@ def backfill(
     dry_run: Annotated[bool, typer.Option(help="map and count, store and send nothing")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="stop after this many")] = None,
     restart: Annotated[bool, typer.Option(help="start over instead of resuming")] = False,
+    wait: Annotated[
+        bool, typer.Option(help="queue what was read here too, and return once all is queued")
+    ] = False,
 ) -> None:
     """Send what commercetools already holds to Segment, as full snapshots (resumable).
 
-    Messages are queued in the store; `serve`, `worker` or `drain` deliver them.
+    The pages read are stored with the cursor; the delivery side (`serve`, `worker`,
+    the cron drain or `drain`) queues their snapshots and delivers them. With
+    --wait, this command queues them itself before returning.
     """
     from ctsync._cli_commercetools import backfill_command  # noqa: PLC0415
     from ctsync.backfill import BackfillOptions  # noqa: PLC0415
@@ -401,6 +408,7 @@ def backfill(
         limit=limit,
         dry_run=dry_run,
         restart=restart,
+        wait=wait,
     )
     result = backfill_command(settings, _runtime(settings), options, out=out, err=err)
     raise typer.Exit(0 if result.status in {"done", "partial"} else 1)

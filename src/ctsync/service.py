@@ -201,12 +201,40 @@ class Runtime:
 
     async def background(self, stop: asyncio.Event) -> None:
         """The periodic jobs of a long-running process (serve, worker), until ``stop``."""
-        jobs = [self.maintain(stop)]
+        from ctsync.staged import run_queue_loop  # noqa: PLC0415
+
+        jobs = [
+            self.maintain(stop),
+            run_queue_loop(
+                self.store,
+                self.planner,
+                stop,
+                horizon_s=self.settings.retry_horizon_s,
+                idle_s=self.settings.drain_interval_s,
+                on_queued=self.drainer.notify,
+            ),
+        ]
         if self.fetcher is not None:
             jobs.append(self.fetcher.run(stop, idle_s=self.settings.drain_interval_s))
         if self.watchdog is not None:
             jobs.append(self.watchdog.run(stop))
         await asyncio.gather(*jobs)
+
+    async def queue_staged(self, *, budget_s: float | None = None) -> dict[str, Any] | None:
+        """Queue the pages backfills stored (the cron drain and ``ctsync drain``).
+
+        None when there were none; what was queued otherwise.
+        """
+        from ctsync.staged import queue_staged  # noqa: PLC0415
+
+        try:
+            report = await queue_staged(
+                self.store, self.planner, horizon_s=self.settings.retry_horizon_s, budget_s=budget_s
+            )
+        except CtsyncError as exc:
+            log.warning("staged_pass_failed", action="backfill", error=str(exc))
+            return None
+        return report.to_json() if report.pages else None
 
     async def read_due(self, *, budget_s: float | None = None) -> dict[str, int] | None:
         """Resolve events that wait for an API read (the cron drain and ``ctsync drain``)."""

@@ -91,13 +91,15 @@ def test_25000_customers_reach_segment_once_across_a_killed_and_resumed_run(
     assert resumed["status"] == "done"
     assert resumed["resumedAfter"] is not None
     assert resumed["processed"] == total
-    assert sum(resumed["events"].values()) == total - stored_at_kill  # no page read twice
+    # Both runs' pages wait for the delivery side: all of them, none stored twice.
+    assert (resumed["staged"], resumed["queued"]) == (total, 0)
 
     with FakeSegment() as fake:
         delivery = {"SEGMENT_WRITE_KEY": fake.write_key, "SEGMENT_ENDPOINT": fake.url}
         drained = _ctsync({**env, **delivery}, "drain")
-        drained.communicate(timeout=240)
+        report = json.loads(drained.communicate(timeout=240)[0])
         assert drained.returncode == 0
+        assert report["backfillPages"]["snapshots"] == total
         ids = fake.message_ids()
         assert len(ids) == total
         assert len(set(ids)) == total
@@ -113,6 +115,8 @@ def _client(mock: CtMock) -> CommercetoolsClient:
 def _backfill(rt: Runtime, mock: CtMock, **options: Any) -> dict[str, Any]:
     async def go() -> dict[str, Any]:
         async with _client(mock) as client:
+            # queued here (--wait), so the outbox can be read as soon as it returns
+            options.setdefault("wait", True)
             progress = await run_backfill(
                 rt.store, client, rt.planner, BackfillOptions(**options), horizon_s=3600
             )
@@ -187,7 +191,9 @@ def _rows(rt: Runtime) -> list[dict[str, Any]]:
     return rt.store.read(lambda c: c.all("list_messages", status=None, limit=100_000))
 
 
-def test_backfill_progress_is_in_the_admin_api(ctmock: CtMock, db_url: str) -> None:
+def test_backfill_progress_is_in_the_admin_api_and_serve_queues_what_was_read(
+    ctmock: CtMock, db_url: str
+) -> None:
     import httpx
 
     from ctsync.web import create_app
@@ -197,22 +203,33 @@ def test_backfill_progress_is_in_the_admin_api(ctmock: CtMock, db_url: str) -> N
     settings = Settings(DATABASE_URL=db_url, CTSYNC_ADMIN_TOKEN="adm")  # type: ignore[call-arg]
     rt = Runtime.open(settings, sink=CaptureSink())
     try:
-        _backfill(rt, ctmock, limit=10)
+        read = _backfill(rt, ctmock, limit=10, wait=False)
+        assert (read["processed"], read["staged"], read["queued"]) == (10, 10, 0)
+        assert _outbox(rt) == Counter()  # read and stored, not queued yet
     finally:
         asyncio.run(rt.aclose())
+    auth = {"Authorization": "Bearer adm"}
     with ThreadServer(create_app(settings)) as server:
         url = f"{server.url}/api/admin/backfills"
-        r = httpx.get(url, headers={"Authorization": "Bearer adm"})
         assert httpx.get(url).status_code == 401
-    assert r.status_code == 200
-    [row] = r.json()["backfills"]
-    assert (row["resource"], row["status"], row["processed"], row["total"]) == (
+
+        def row() -> dict[str, Any]:
+            r = httpx.get(url, headers=auth)
+            assert r.status_code == 200
+            [found] = r.json()["backfills"]
+            return dict(found)
+
+        # serve's background loop queues the stored pages
+        wait_for(lambda: row()["staged"] == 0, 30, "the stored page queued by serve")
+        found = row()
+    assert (found["resource"], found["status"], found["processed"], found["total"]) == (
         "customers",
         "partial",
         10,
         30,
     )
-    assert row["cursor"]
+    assert (found["queued"], found["staged_pages"], found["failed_pages"]) == (10, 0, 0)
+    assert found["cursor"]
 
 
 def test_an_orders_backfill_queues_order_completed_with_exact_money(
@@ -260,7 +277,8 @@ def test_ctrl_c_leaves_an_interrupted_backfill_that_resumes(ctmock: CtMock, tmp_
     assert row["processed"] == 1000
 
     ctmock.fail(200, times=0, clear=True)
-    resumed = _finish(_ctsync(env, "backfill", "customers"))
+    resumed = _finish(_ctsync(env, "backfill", "customers", "--wait"))
     assert resumed["status"] == "done"
     assert resumed["resumedAfter"] == row["cursor"]
-    assert sum(resumed["events"].values()) == total - row["processed"]
+    assert (resumed["processed"], resumed["queued"], resumed["staged"]) == (total, total, 0)
+    assert resumed["events"] == {"accepted": total}  # no page stored twice

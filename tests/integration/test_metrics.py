@@ -137,7 +137,13 @@ def test_backfill_progress_on_the_overview_and_in_metrics(db_url: str) -> None:
         )
         store.write(
             lambda c: c.run(
-                "backfill_page", name="customers", cursor="c-99", processed=100, queued=90, now=now
+                "backfill_page",
+                name="customers",
+                cursor="c-99",
+                processed=100,
+                queued=90,
+                total=None,
+                now=now,
             )
         )
         store.close()

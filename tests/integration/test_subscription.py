@@ -168,7 +168,10 @@ def test_recovery_backfills_the_gap_when_configured(ctmock: CtMock, tmp_path: Pa
             task = rt._gap_backfill  # the backfill the recovery started
             assert task is not None
             progress = await task
-            return int(progress.queued)
+            assert progress.staged == 7  # read and stored; the delivery side queues them
+            queued = await rt.queue_staged()
+            assert queued is not None
+            return int(queued["queued"])
         finally:
             await rt.aclose()
 

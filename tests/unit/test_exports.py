@@ -30,6 +30,7 @@ PACKAGES = [
     "ctsync.remap",
     "ctsync.service",
     "ctsync.backfill",
+    "ctsync.staged",
     "ctsync.fetcher",
     "ctsync.watchdog",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ctsync.commercetools._client import ApiConfig, CommercetoolsClient, RetryOptions
+from ctsync.commercetools._client import ApiConfig, CommercetoolsClient, Page, RetryOptions
 from ctsync.commercetools._errors import AuthFailed, NotFound
 from ctsync.commercetools._models import Address, Customer, Order
 
@@ -14,5 +14,6 @@ __all__ = [
     "Customer",
     "NotFound",
     "Order",
+    "Page",
     "RetryOptions",
 ]

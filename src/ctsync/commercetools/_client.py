@@ -26,7 +26,7 @@ from ctsync.config import Settings
 from ctsync.errors import ConfigError, PermanentError, RetryableError
 from ctsync.sinks._segment import _retry_after
 
-__all__ = ["ApiConfig", "CommercetoolsClient", "RetryOptions"]
+__all__ = ["ApiConfig", "CommercetoolsClient", "Page", "RetryOptions"]
 
 Resource = Literal["customers", "orders", "subscriptions"]
 MAX_PAGE = 500
@@ -89,6 +89,14 @@ class RetryOptions:
     wait_max_s: float = 30.0
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a query: its resources, and the answer's text as the API sent it."""
+
+    results: list[dict[str, Any]]
+    text: str
+
+
 @dataclass(slots=True)
 class _Token:
     value: str
@@ -146,7 +154,8 @@ class CommercetoolsClient:
 
     async def count(self, resource: Resource, *, where: Sequence[str] = ()) -> int:
         """How many resources match ``where`` (one query with ``withTotal=true``)."""
-        params = [("limit", "1"), ("withTotal", "true")]
+        # Sorted by id like the pages: the query the API (and its emulator) pages anyway.
+        params = [("sort", "id asc"), ("limit", "1"), ("withTotal", "true")]
         if predicate := _and(where):
             params.append(("where", predicate))
         page = await self.request("GET", f"/{resource}", params=params)
@@ -173,6 +182,18 @@ class CommercetoolsClient:
         One page is held at a time (constant memory). The next page starts after the
         last id seen, so neither new resources nor deleted ones shift the scan.
         """
+        async for page in self.raw_pages(resource, where=where, after=after, limit=limit):
+            yield page.results
+
+    async def raw_pages(
+        self,
+        resource: Resource,
+        *,
+        where: Sequence[str] = (),
+        after: str | None = None,
+        limit: int = MAX_PAGE,
+    ) -> AsyncIterator[Page]:
+        """``pages``, each with the answer's text as the API sent it (a backfill stores it)."""
         if not 1 <= limit <= MAX_PAGE:
             msg = f"a page holds 1 to {MAX_PAGE} resources, not {limit}"
             raise ValueError(msg)
@@ -182,13 +203,13 @@ class CommercetoolsClient:
             predicate = _and([*where, *([f"id > {_literal(last)}"] if last else [])])
             if predicate:
                 params.append(("where", predicate))
-            page = await self.request("GET", f"/{resource}", params=params)
+            page, text = await self._request("GET", f"/{resource}", params=params, json=None)
             results = page.get("results")
-            if not isinstance(results, list):
-                msg = f"the {resource} query answered without 'results'"
+            if not isinstance(results, list) or not all(_has_id(r) for r in results):
+                msg = f"the {resource} query answered without 'results' that each have an id"
                 raise PermanentError(msg)
             if results:
-                yield results
+                yield Page(results, text)
             if len(results) < limit:
                 return
             last = str(results[-1]["id"])
@@ -202,6 +223,13 @@ class CommercetoolsClient:
         json: Any = None,
     ) -> dict[str, Any]:
         """One API call under ``/{projectKey}``, retried on transient failures."""
+        body, _ = await self._request(method, path, params=params, json=json)
+        return body
+
+    async def _request(
+        self, method: str, path: str, *, params: Sequence[tuple[str, str]] = (), json: Any
+    ) -> tuple[dict[str, Any], str]:
+        """``request``, with the answer's text."""
         # Imported on first use: the web app's cold start need not pay for it (~20 ms).
         import stamina  # noqa: PLC0415
 
@@ -222,7 +250,7 @@ class CommercetoolsClient:
 
     async def _call(
         self, method: str, url: str, *, params: Sequence[tuple[str, str]], json: Any
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], str]:
         """Send once with the cached token; once more with a new one on a 401."""
         for fresh in (False, True):
             token = await self._access_token(force=fresh)
@@ -230,7 +258,7 @@ class CommercetoolsClient:
                 method, url, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
             )
             if response.status_code != 401:
-                return _judge(response, url)
+                return _judge(response, url), response.text
         msg = "the commercetools API refused a freshly issued token (HTTP 401)"
         raise AuthFailed(msg, status_code=401, response=response.text[:_KEEP])
 
@@ -321,6 +349,12 @@ def _backoff(exc: Exception) -> bool | float:
     if not isinstance(exc, RetryableError):
         return False
     return exc.retry_after if exc.retry_after is not None else True
+
+
+def _has_id(resource: object) -> bool:
+    return (
+        isinstance(resource, dict) and isinstance(resource.get("id"), str) and bool(resource["id"])
+    )
 
 
 def _literal(value: str) -> str:

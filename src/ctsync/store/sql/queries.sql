@@ -392,7 +392,8 @@ INSERT INTO backfills (name, resource, project_key, filters, cursor, status, pro
                        queued, total, started_at, updated_at)
 VALUES (:name, :resource, :project_key, :filters, NULL, 'running', 0, 0, :total, :now, :now)
 ON CONFLICT (name) DO UPDATE SET
-    status = 'running', total = excluded.total, updated_at = excluded.updated_at,
+    status = 'running', total = COALESCE(excluded.total, backfills.total),
+    updated_at = excluded.updated_at,
     finished_at = NULL, error = NULL,
     cursor = CASE WHEN :restart = 1 OR backfills.status = 'done' THEN NULL
                   ELSE backfills.cursor END,
@@ -407,17 +408,79 @@ RETURNING cursor, processed, queued
 -- backfill_page --
 -- In the transaction that recorded the page's events: the cursor moves with them.
 UPDATE backfills SET cursor = :cursor, processed = processed + :processed,
-                     queued = queued + :queued, updated_at = :now
+                     queued = queued + :queued, updated_at = :now,
+                     total = COALESCE(:total, total)
 WHERE name = :name AND status = 'running'
 
 -- backfill_end --
-UPDATE backfills SET status = :status, error = :error, updated_at = :now, finished_at = :now
+UPDATE backfills SET status = :status, error = :error, updated_at = :now, finished_at = :now,
+                     total = COALESCE(:total, total)
 WHERE name = :name AND status = 'running'
 
 -- list_backfills --
-SELECT name, resource, project_key, filters, cursor, status, processed, queued, total,
-       started_at, updated_at, finished_at, error
-FROM backfills ORDER BY updated_at DESC LIMIT :limit
+-- With what its read pages still hold for the delivery side to queue.
+SELECT b.name, b.resource, b.project_key, b.filters, b.cursor, b.status, b.processed,
+       b.queued, b.total, b.started_at, b.updated_at, b.finished_at, b.error,
+       COALESCE(s.pages, 0) AS staged_pages, COALESCE(s.waiting, 0) AS staged,
+       COALESCE(s.failed, 0) AS failed_pages, s.last_error AS staged_error
+FROM backfills b
+LEFT JOIN (
+    SELECT backfill, COUNT(*) AS pages, SUM(size - done) AS waiting, SUM(failed) AS failed,
+           MAX(error) AS last_error
+    FROM backfill_pages GROUP BY backfill
+) s ON s.backfill = b.name
+ORDER BY b.updated_at DESC LIMIT :limit
+
+-- stage_page --
+-- A page as the API answered it; queued later by the delivery side (queue_staged).
+INSERT INTO backfill_pages (backfill, project_key, resource, body, size, next_attempt_at,
+                            created_at)
+VALUES (:backfill, :project_key, :resource, :body, :size, :now, :now)
+
+-- claim_staged_page --
+-- The oldest due page, leased until :lease_until (a worker that dies lets it go).
+WITH due AS (
+    SELECT id FROM backfill_pages
+    WHERE failed = 0 AND next_attempt_at <= :now
+    ORDER BY id LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE backfill_pages p SET next_attempt_at = :lease_until, attempts = p.attempts + 1
+FROM due WHERE p.id = due.id
+RETURNING p.id, p.backfill, p.project_key, p.resource, p.body, p.size, p.done, p.attempts
+
+-- claim_staged_page@sqlite --
+UPDATE backfill_pages SET next_attempt_at = :lease_until, attempts = attempts + 1
+WHERE id = (
+    SELECT id FROM backfill_pages WHERE failed = 0 AND next_attempt_at <= :now
+    ORDER BY id LIMIT 1)
+RETURNING id, backfill, project_key, resource, body, size, done, attempts
+
+-- staged_chunk_done --
+-- In the transaction that queued the chunk: only the lease holder moves `done` on.
+UPDATE backfill_pages SET done = :done, next_attempt_at = :lease_until
+WHERE id = :id AND done = :expected AND failed = 0
+
+-- staged_page_done --
+DELETE FROM backfill_pages WHERE id = :id AND done = :expected AND failed = 0
+
+-- staged_page_queued --
+UPDATE backfills SET queued = queued + :queued, updated_at = :now WHERE name = :name
+
+-- staged_page_error --
+UPDATE backfill_pages SET error = :error, next_attempt_at = :at, failed = :failed
+WHERE id = :id
+
+-- backfill_staged --
+SELECT b.queued,
+       (SELECT COALESCE(SUM(size - done), 0) FROM backfill_pages WHERE backfill = :name) AS staged
+FROM backfills b WHERE b.name = :name
+
+-- staged_summary --
+SELECT COUNT(*) AS pages, COALESCE(SUM(size - done), 0) AS waiting,
+       COALESCE(SUM(failed), 0) AS failed,
+       MIN(CASE WHEN failed = 0 THEN created_at END) AS oldest
+FROM backfill_pages
 
 -- claim_reads --
 -- Events to resolve by an API read, leased until :lease_until. A change notification
