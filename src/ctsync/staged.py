@@ -143,9 +143,9 @@ def _events(page: Row) -> list[CtEvent]:
     from ctsync.backfill import read_event  # noqa: PLC0415 - backfill imports this module
 
     body = json.loads(page["body"])
-    results = body["results"] if isinstance(body, dict) else None
-    if not isinstance(results, list):
-        msg = "the stored page holds no 'results' list"
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        msg = "the stored page holds no 'results' list of resources"
         raise InputError(msg)
     type_id = _TYPE_ID.get(page["resource"])
     if type_id is None:
