@@ -80,6 +80,7 @@ class BackfillProgress:
     processed: int = 0  # read and stored (or, in a dry run, mapped)
     queued: int = 0  # messages queued from what this backfill read
     staged: int = 0  # read, not yet queued (the delivery side queues them)
+    failed_pages: int = 0  # stored pages that can never be queued (their reason: admin API)
     resumed_after: str | None = None
     status: str = "running"
     statuses: Counter[str] = field(default_factory=Counter)
@@ -95,6 +96,7 @@ class BackfillProgress:
             "processed": self.processed,
             "queued": self.queued,
             "staged": self.staged,
+            "failedPages": self.failed_pages,
             "resumedAfter": self.resumed_after,
             "events": dict(self.statuses),
         }
@@ -247,7 +249,8 @@ async def _queue_here(
     """``--wait``: queue stored pages while the reader reads, until none of this run is left.
 
     Pages of other backfills met on the way are queued too; pages of this one that
-    another worker holds are waited for (polling, a pass a second).
+    another worker holds are waited for (polling, a pass a second). A failed page
+    never will be queued: it is not waited for.
     """
     while True:
         done_reading = read_all.is_set()
@@ -266,6 +269,7 @@ async def _count(store: Store, progress: BackfillProgress) -> None:
     row = await store.awrite(lambda c: c.one("backfill_staged", name=progress.name), durable=False)
     if row is not None:
         progress.queued, progress.staged = int(row["queued"]), int(row["staged"])
+        progress.failed_pages = int(row["failed"])
 
 
 async def _begin(

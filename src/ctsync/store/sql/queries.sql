@@ -425,8 +425,10 @@ SELECT b.name, b.resource, b.project_key, b.filters, b.cursor, b.status, b.proce
        COALESCE(s.failed, 0) AS failed_pages, s.last_error AS staged_error
 FROM backfills b
 LEFT JOIN (
-    SELECT backfill, COUNT(*) AS pages, SUM(size - done) AS waiting, SUM(failed) AS failed,
-           MAX(error) AS last_error
+    -- A failed page waits for nothing: it is counted in failed_pages, not in staged.
+    SELECT backfill, COUNT(*) AS pages,
+           SUM(CASE WHEN failed = 0 THEN size - done ELSE 0 END) AS waiting,
+           SUM(failed) AS failed, MAX(error) AS last_error
     FROM backfill_pages GROUP BY backfill
 ) s ON s.backfill = b.name
 ORDER BY b.updated_at DESC LIMIT :limit
@@ -472,8 +474,11 @@ UPDATE backfill_pages SET error = :error, next_attempt_at = :at, failed = :faile
 WHERE id = :id
 
 -- backfill_staged --
+-- What still waits to be queued, and the pages that never will be (failed).
 SELECT b.queued,
-       (SELECT COALESCE(SUM(size - done), 0) FROM backfill_pages WHERE backfill = :name) AS staged
+       (SELECT COALESCE(SUM(size - done), 0) FROM backfill_pages
+        WHERE backfill = :name AND failed = 0) AS staged,
+       (SELECT COUNT(*) FROM backfill_pages WHERE backfill = :name AND failed = 1) AS failed
 FROM backfills b WHERE b.name = :name
 
 -- staged_summary --
