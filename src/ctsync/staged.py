@@ -147,6 +147,9 @@ def _events(page: Row) -> list[CtEvent]:
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
         msg = "the stored page holds no 'results' list of resources"
         raise InputError(msg)
+    if not 0 < page["size"] <= len(results):  # it could never be finished
+        msg = f"the stored page holds {len(results)} resources, not the {page['size']} stored"
+        raise InputError(msg)
     type_id = _TYPE_ID.get(page["resource"])
     if type_id is None:
         msg = f"a stored page of an unknown resource: {page['resource']!r}"

@@ -143,10 +143,12 @@ def test_the_cron_drain_queues_what_a_backfill_read_and_segment_gets_each_custom
 
 
 def _stage_junk(store: Store, backfill: str, project: str) -> None:
-    """Two stored pages that are not pages: text that is no JSON, an object without results."""
+    """Stored pages that are not pages: text that is no JSON, an object without results,
+    and results fewer than the page's size (it could never be finished)."""
 
     def stage(c: Any) -> None:
-        for body in ("not json", json.dumps({"limit": 50, "count": 3, "total": 3})):
+        bodies = ("not json", json.dumps({"limit": 50, "total": 3}), json.dumps({"results": []}))
+        for body in bodies:
             c.run(
                 "stage_page",
                 backfill=backfill,
@@ -176,11 +178,11 @@ def test_a_stored_text_that_is_not_a_page_is_kept_as_failed_and_the_pages_after_
 
         no_backoff = QueueConfig(retry_base_s=0.0, retry_cap_s=0.0)
         first = _queue(rt.store, rt, no_backoff)
-        assert (first.pages, first.failed_pages, first.snapshots) == (5, 2, total)
+        assert (first.pages, first.failed_pages, first.snapshots) == (6, 3, total)
         # Due again at once were it only retried: a failed page is never claimed again.
         again = _queue(rt.store, rt, no_backoff)
         assert (again.pages, again.snapshots) == (0, 0)
-        assert staged_summary_of(rt.store) == {"pages": 2, "failed": 2}
+        assert _staged(rt.store) == {"pages": 3, "failed": 3}
         outbox = _outbox(rt.store)
         assert len(outbox) == total
         assert set(outbox.values()) == {1}
@@ -189,17 +191,15 @@ def test_a_stored_text_that_is_not_a_page_is_kept_as_failed_and_the_pages_after_
         asyncio.run(rt.aclose())
 
     with ThreadServer(create_app(settings, background_drainer=False)) as server:
-        r = httpx.get(
-            f"{server.url}/api/admin/backfills", headers={"Authorization": "Bearer adm"}
-        )
+        r = httpx.get(f"{server.url}/api/admin/backfills", headers={"Authorization": "Bearer adm"})
     assert r.status_code == 200
     [found] = r.json()["backfills"]
-    assert (found["failed_pages"], found["staged_pages"], found["queued"]) == (2, 2, total)
+    assert (found["failed_pages"], found["staged_pages"], found["queued"]) == (3, 3, total)
     assert found["staged"] == 0  # nothing waits: the failed pages will never be queued
     assert "the stored page cannot be read" in found["staged_error"]
 
 
-def staged_summary_of(store: Store) -> dict[str, int]:
+def _staged(store: Store) -> dict[str, int]:
     row = store.read(staged_summary)
     return {"pages": int(row["pages"]), "failed": int(row["failed"])}
 
@@ -229,7 +229,7 @@ def test_backfill_wait_returns_when_what_is_left_of_it_is_failed_pages(
     result = asyncio.run(waited())
     assert result["status"] == "done"
     assert (result["processed"], result["queued"], result["staged"]) == (total, total, 0)
-    assert result["failedPages"] == 2
+    assert result["failedPages"] == 3
 
 
 def test_two_queuers_at_once_queue_each_customer_once(ctmock: CtMock, db_url: str) -> None:
@@ -259,7 +259,7 @@ def test_two_queuers_at_once_queue_each_customer_once(ctmock: CtMock, db_url: st
         assert len(outbox) == total
         assert set(outbox.values()) == {1}
         assert _users(rt.store) == _customers(total)
-        assert staged_summary_of(rt.store) == {"pages": 0, "failed": 0}
+        assert _staged(rt.store) == {"pages": 0, "failed": 0}
         assert _backfill_row(rt.store)["queued"] == total
     finally:
         other.close()
@@ -296,7 +296,7 @@ def test_a_page_left_half_queued_by_a_dead_worker_is_resumed_after_its_lease(
         assert len(outbox) == total
         assert set(outbox.values()) == {1}
         assert _users(rt.store) == _customers(total)
-        assert staged_summary_of(rt.store) == {"pages": 0, "failed": 0}
+        assert _staged(rt.store) == {"pages": 0, "failed": 0}
         assert _backfill_row(rt.store)["queued"] == total
     finally:
         asyncio.run(rt.aclose())
@@ -333,9 +333,7 @@ def _die_in_the_second_chunk(db_url: str, rt: Runtime, config: QueueConfig) -> N
         store.close()  # waits for the transaction it was in to end
 
 
-def test_a_backfill_read_twice_queues_each_customer_once(
-    ctmock: CtMock, runtime: Runtime
-) -> None:
+def test_a_backfill_read_twice_queues_each_customer_once(ctmock: CtMock, runtime: Runtime) -> None:
     total = 700
     ctmock.new_project()
     ctmock.seed(total)
@@ -349,7 +347,7 @@ def test_a_backfill_read_twice_queues_each_customer_once(
     outbox = _outbox(runtime.store)
     assert len(outbox) == total
     assert set(outbox.values()) == {1}
-    assert staged_summary_of(runtime.store) == {"pages": 0, "failed": 0}
+    assert _staged(runtime.store) == {"pages": 0, "failed": 0}
     assert _backfill_row(runtime.store)["queued"] == total
 
 
@@ -373,7 +371,7 @@ def test_backfill_wait_as_a_command_leaves_nothing_stored_and_the_outbox_full(
     assert (summary["processed"], summary["queued"], summary["staged"]) == (total, total, 0)
     store = open_store(db_url)
     try:
-        assert staged_summary_of(store) == {"pages": 0, "failed": 0}
+        assert _staged(store) == {"pages": 0, "failed": 0}
         outbox = _outbox(store)
         assert len(outbox) == total
         assert set(outbox.values()) == {1}
