@@ -259,9 +259,11 @@ async def _queue_here(
         await _count(store, progress)
         if done_reading and progress.staged == 0:
             break
-        if passed.pages == 0:
+        if passed.pages == 0 and done_reading:
+            await asyncio.sleep(1.0)  # another worker holds a page of it: its lease runs out
+        elif passed.pages == 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(read_all.wait(), timeout=0.2 if not done_reading else 1.0)
+                await asyncio.wait_for(read_all.wait(), timeout=0.2)
 
 
 async def _count(store: Store, progress: BackfillProgress) -> None:

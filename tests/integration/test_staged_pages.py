@@ -378,3 +378,26 @@ def test_backfill_wait_as_a_command_leaves_nothing_stored_and_the_outbox_full(
         assert _users(store) == _customers(total)
     finally:
         store.close()
+
+
+def test_backfill_wait_polls_for_a_page_another_worker_holds_without_spinning(
+    ctmock: CtMock, runtime: Runtime
+) -> None:
+    total, held_s = 20, 3.0
+    ctmock.new_project()
+    ctmock.seed(total)
+    read = _read(runtime, ctmock)
+    assert read["staged"] == total
+    now = time.time()  # another worker holds the page a while
+    held = runtime.store.write(
+        lambda c: c.one("claim_staged_page", now=now, lease_until=now + held_s)
+    )
+    assert held is not None
+
+    started, cpu = time.monotonic(), time.process_time()
+    waited = _read(runtime, ctmock, restart=True, wait=True)
+    elapsed, cpu = time.monotonic() - started, time.process_time() - cpu
+    assert (waited["queued"], waited["staged"]) == (total, 0)
+    assert elapsed >= held_s - 0.5  # it waited for the lease to run out
+    # a pass a second while it waits, not a loop as fast as the store answers
+    assert cpu < held_s / 3, f"{cpu:.2f} s of CPU in {elapsed:.2f} s of waiting"
