@@ -170,6 +170,7 @@ def _run_backfill(report: Report, args: argparse.Namespace, tmp: Path, *, use_pg
     with (
         _maybe_pg("backfill", use=use_pg) as pg_url,
         _maybe_pg("backfill_before", use=use_pg and before) as before_pg,
+        _maybe_pg("backfill_wait", use=use_pg) as wait_pg,
     ):
         stores = {"sqlite": f"sqlite:///{tmp}/backfill.db"}
         if before:
@@ -178,11 +179,15 @@ def _run_backfill(report: Report, args: argparse.Namespace, tmp: Path, *, use_pg
             stores["postgres"] = pg_url
         if before_pg is not None:
             stores["postgres-before"] = before_pg
+        waiting = {"sqlite --wait": f"sqlite:///{tmp}/backfill-wait.db"}
+        if wait_pg is not None:
+            waiting["postgres --wait"] = wait_pg
         report.backfill = run_backfill(
             tmp,
             stores,
             customers=args.customers,
             before_src=args.before.resolve() if before else None,
+            wait_stores=waiting,
         )
 
 

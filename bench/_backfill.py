@@ -1,18 +1,20 @@
 """Backfill: `ctsync backfill customers` against raw id-cursor paging of the same emulator.
 
 The commercetools emulator (tests/ctmock/server.mjs, on loopback) is seeded
-with N customers. The raw pager reads them all with ctsync's API client and
-does nothing else (the floor any backfill pays for reading); then `python -m
-ctsync backfill customers` reads, maps and stores them all into each fresh
-store in turn (SQLite, PostgreSQL, and the same with an earlier ctsync given
-by ``--before``), as a child process whose peak RSS is taken from wait4().
-The raw pager runs before and after, and the faster of its runs is the
-reference.
+with N customers. The raw pager (``python -m bench.rawpage``) reads them all
+with ctsync's API client and does nothing else: the floor any backfill pays for
+reading. Then ``python -m ctsync backfill customers`` reads and stores them all
+into each fresh store in turn (SQLite, PostgreSQL, and the same with an earlier
+ctsync given by ``--before``); its pages are queued by the delivery side. The
+``--wait`` rows run ``backfill --wait`` into another fresh store: it returns
+once every customer's Identify is queued (reading and queueing both done by
+that one command). Every contender is a child process timed from its start to
+its exit, its peak RSS taken from wait4(). The raw pager runs before and after,
+and the faster of its runs is the reference.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -26,7 +28,6 @@ from pathlib import Path
 import httpx
 
 from bench._procs import ROOT, child_env
-from ctsync.commercetools import ApiConfig, CommercetoolsClient
 
 TARGET_RATIO = 0.8
 TARGET_RSS_MB = 200.0
@@ -45,7 +46,8 @@ class BackfillRun:
 @dataclass(frozen=True, slots=True)
 class BackfillResults:
     customers: int
-    raw_s: tuple[float, ...]
+    raw_s: tuple[float, ...]  # the raw pager, start to exit
+    raw_reading_s: tuple[float, ...]  # the raw pager, its reading alone
     runs: dict[str, BackfillRun]
 
     @property
@@ -94,18 +96,24 @@ def backfill_env(url: str, project: str) -> dict[str, str]:
     }
 
 
-async def _raw_pages(url: str, project: str) -> tuple[int, float]:
-    config = ApiConfig(project, "bench", "bench-secret", auth_url=url, api_url=url)
-    async with CommercetoolsClient(config) as client:
-        started = time.perf_counter()
-        seen = 0
-        async for page in client.pages("customers"):
-            seen += len(page)
-        return seen, time.perf_counter() - started
+def _raw_pages(url: str, project: str) -> tuple[int, float, float]:
+    """The raw pager as a process: (customers, seconds start to exit, seconds reading)."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.rawpage", url, project],
+        env=child_env({}),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    elapsed = time.perf_counter() - started
+    found = json.loads(done.stdout)
+    return int(found["customers"]), elapsed, float(found["reading_s"])
 
 
 def _backfill(
-    url: str, project: str, store_url: str, tmp: Path, src: Path | None
+    url: str, project: str, store_url: str, tmp: Path, src: Path | None, *, wait: bool = False
 ) -> tuple[dict[str, object], float, float]:
     extra = {**backfill_env(url, project), "DATABASE_URL": store_url}
     extra["CTSYNC_LOG_LEVEL"] = "warning"
@@ -115,7 +123,14 @@ def _backfill(
     with out_path.open("wb") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ctsync", "backfill", "customers"],
+            [
+                sys.executable,
+                "-m",
+                "ctsync",
+                "backfill",
+                "customers",
+                *(["--wait"] if wait else []),
+            ],
             env=child_env(extra),
             stdout=out,
             stderr=subprocess.DEVNULL,
@@ -140,54 +155,69 @@ def seed(url: str, project: str, customers: int) -> None:
 
 
 def run_backfill(
-    tmp: Path, stores: dict[str, str], *, customers: int, before_src: Path | None = None
+    tmp: Path,
+    stores: dict[str, str],
+    *,
+    customers: int,
+    before_src: Path | None = None,
+    wait_stores: dict[str, str] | None = None,
 ) -> BackfillResults:
     """Seed; page raw; backfill into each store in turn; page raw again. One emulator.
 
-    Stores keyed ``<kind>-before`` are filled by the ctsync in ``before_src``.
+    Stores keyed ``<kind>-before`` are filled by the ctsync in ``before_src``;
+    ``wait_stores`` (keyed ``<kind> --wait``) by ``backfill --wait``.
     """
     project = "bench"
     runs: dict[str, BackfillRun] = {}
+    contenders = [(k, u, False) for k, u in stores.items()]
+    contenders += [(k, u, True) for k, u in (wait_stores or {}).items()]
     with emulator() as url:
         seed(url, project, customers)
-        seen, first = asyncio.run(_raw_pages(url, project))
-        for key, store_url in stores.items():
+        seen, first, first_reading = _raw_pages(url, project)
+        for key, store_url, wait in contenders:
             print(f"  backfill into {key} ...", flush=True)
             src = before_src if key.endswith("-before") else None
-            summary, elapsed, rss = _backfill(url, project, store_url, tmp, src)
+            summary, elapsed, rss = _backfill(url, project, store_url, tmp, src, wait=wait)
             if summary["processed"] != customers:
                 msg = f"{key}: backfilled {summary['processed']} of {customers}"
                 raise RuntimeError(msg)
             queued = summary["queued"]
             runs[key] = BackfillRun(elapsed, rss, int(queued) if isinstance(queued, int) else 0)
-        seen_again, second = asyncio.run(_raw_pages(url, project))
+        seen_again, second, second_reading = _raw_pages(url, project)
     if not seen == seen_again == customers:
         msg = f"counts differ: raw {seen}/{seen_again}, seeded {customers}"
         raise RuntimeError(msg)
-    return BackfillResults(customers, (first, second), runs)
+    return BackfillResults(customers, (first, second), (first_reading, second_reading), runs)
 
 
 def backfill_table(res: BackfillResults) -> list[str]:
     """The markdown section of the backfill run."""
     raw = " / ".join(f"{res.customers / s:,.0f}" for s in res.raw_s)
+    reading = min(res.raw_reading_s)
     rows = [
-        f"| ctsync backfill, {key} | {run.seconds:.1f} | {res.rate(key):,.0f} | "
+        f"| ctsync backfill{'' if '--wait' in key else ' (reads and stores)'}, {key} | "
+        f"{run.seconds:.1f} | {res.rate(key):,.0f} | "
         f"{res.ratio(key):.2f}x | {run.peak_rss_mb:.0f} | {run.queued:,} |"
         for key, run in res.runs.items()
     ]
     return [
         f"## Backfill: {res.customers:,} customers from the commercetools emulator",
         "",
-        "The emulator (`tests/ctmock/server.mjs`) on loopback; raw paging = ctsync's API client "
-        "reading every page by id cursor and nothing else (before and after the backfills, the "
-        "faster is the reference); backfill = `python -m ctsync backfill customers` into a fresh "
-        "store (process start included), its peak RSS from wait4(); `-before` rows are the "
-        "ctsync given with `--before`.",
+        "The emulator (`tests/ctmock/server.mjs`) on loopback. Raw paging = `python -m "
+        "bench.rawpage`: ctsync's API client reading every page by id cursor and nothing else "
+        "(before and after the backfills; the faster is the reference). Backfill = `python -m "
+        "ctsync backfill customers` into a fresh store: it reads and stores every page, which "
+        "the delivery side then queues; `--wait` rows return once every Identify is queued. "
+        "Every row is a process timed from start to exit; peak RSS from wait4(); `-before` rows "
+        "are the ctsync given with `--before`.",
         "",
         "| run | seconds | customers/s | of raw | peak RSS MB | queued |",
         "|---|---:|---:|---:|---:|---:|",
         f"| raw paging | {min(res.raw_s):.1f} | {res.raw_rate:,.0f} (runs {raw}) | 1.00x | | |",
         *rows,
+        "",
+        f"The raw pager's reading alone (its start left out): {reading:.1f} s, "
+        f"{res.customers / reading:,.0f} customers/s.",
         "",
     ]
 
@@ -196,7 +226,7 @@ def backfill_targets(res: BackfillResults) -> list[tuple[str, str, bool]]:
     """(target, measured, met) for this ctsync's backfill runs (not the ``-before`` ones)."""
     found = []
     for key, run in res.runs.items():
-        if key.endswith("-before"):
+        if key.endswith("-before") or key.endswith("--wait"):
             continue
         found += [
             (

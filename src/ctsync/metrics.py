@@ -6,6 +6,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
     "BACKFILL_PROGRESS",
+    "BACKFILL_STAGED",
     "DEAD_LETTERS",
     "DELIVERY_LATENCY",
     "EVENTS",
@@ -68,6 +69,11 @@ BACKFILL_PROGRESS = Gauge(
     "ctsync_backfill_processed",
     "Resources each backfill has processed so far (read from the store at each scrape)",
     ["name", "resource", "status"],
+)
+BACKFILL_STAGED = Gauge(
+    "ctsync_backfill_staged",
+    "Resources each backfill has read that wait to be queued, and its pages that failed",
+    ["name", "what"],
 )
 SUBSCRIPTION = Gauge(
     "ctsync_subscription_status",

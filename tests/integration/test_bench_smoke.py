@@ -161,3 +161,22 @@ def test_wrk_deliveries_are_all_accepted_never_duplicates(tmp_path: Path) -> Non
         assert set(stored) == {"accepted"}
         assert stored["accepted"] >= results.answered_2xx["sqlite"] > 0
         assert len(set(fake.message_ids())) == len(fake.message_ids()) == stored["accepted"]
+
+
+def test_the_backfill_benchmark_reads_everything_and_its_wait_rows_queue_everything(
+    tmp_path: Path,
+) -> None:
+    from bench._backfill import backfill_table, backfill_targets, run_backfill
+
+    found = run_backfill(
+        tmp_path,
+        {"sqlite": f"sqlite:///{tmp_path}/read.db"},
+        customers=1200,
+        wait_stores={"sqlite --wait": f"sqlite:///{tmp_path}/wait.db"},
+    )
+    assert found.runs["sqlite"].queued == 0  # read and stored: the delivery side queues
+    assert found.runs["sqlite --wait"].queued == 1200
+    table = "\n".join(backfill_table(found))
+    assert "| ctsync backfill, sqlite --wait |" in table
+    # only the reading run is held to the ratio target; both rows are in the table
+    assert [t[0].split(" ")[1] for t in backfill_targets(found)] == ["(sqlite)", "(sqlite)"]

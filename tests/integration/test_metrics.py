@@ -146,9 +146,23 @@ def test_backfill_progress_on_the_overview_and_in_metrics(db_url: str) -> None:
                 now=now,
             )
         )
+        store.write(  # a page read and not yet queued (the delivery side queues it)
+            lambda c: c.run(
+                "stage_page",
+                backfill="customers",
+                project_key="shop-test",
+                resource="customers",
+                body='{"results": []}',
+                size=10,
+                now=now + 3600,  # not due yet: the server's queue loop leaves it
+            )
+        )
         store.close()
         page = httpx.get(f"{server.url}/admin/", timeout=10).text
         assert 'data-testid="backfill-processed">100 of 250<' in page
+        assert 'data-testid="backfill-staged">10<' in page
         samples = scrape(server)
     labels = (("name", "customers"), ("resource", "customer"), ("status", "running"))
     assert samples[("ctsync_backfill_processed", labels)] == 100
+    staged = (("name", "customers"), ("what", "resources"))
+    assert samples[("ctsync_backfill_staged", staged)] == 10

@@ -433,4 +433,6 @@ async def prometheus_metrics(request: Request) -> Response:
         metrics.BACKFILL_PROGRESS.labels(
             name=b["name"], resource=b["resource"], status=b["status"]
         ).set(b["processed"])
+        metrics.BACKFILL_STAGED.labels(name=b["name"], what="resources").set(b["staged"])
+        metrics.BACKFILL_STAGED.labels(name=b["name"], what="failed_pages").set(b["failed_pages"])
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
