@@ -81,6 +81,7 @@ class BackfillProgress:
     queued: int = 0  # messages queued from what this backfill read
     staged: int = 0  # read, not yet queued (the delivery side queues them)
     failed_pages: int = 0  # stored pages that can never be queued (their reason: admin API)
+    retrying: int = 0  # of ``staged``: in pages the mapping failed on, tried again later
     resumed_after: str | None = None
     status: str = "running"
     statuses: Counter[str] = field(default_factory=Counter)
@@ -97,6 +98,7 @@ class BackfillProgress:
             "queued": self.queued,
             "staged": self.staged,
             "failedPages": self.failed_pages,
+            "retrying": self.retrying,
             "resumedAfter": self.resumed_after,
             "events": dict(self.statuses),
         }
@@ -257,7 +259,9 @@ async def _queue_here(
         passed: QueueReport = await queue_staged(store, planner, horizon_s=horizon_s)
         progress.statuses.update(passed.statuses)
         await _count(store, progress)
-        if done_reading and progress.staged == 0:
+        # A page the mapping failed on is retried later, by the delivery side: a
+        # retry here, under the same mapping, would fail again.
+        if done_reading and progress.staged == progress.retrying:
             break
         if passed.pages == 0 and done_reading:
             await asyncio.sleep(1.0)  # another worker holds a page of it: its lease runs out
@@ -272,6 +276,7 @@ async def _count(store: Store, progress: BackfillProgress) -> None:
     if row is not None:
         progress.queued, progress.staged = int(row["queued"]), int(row["staged"])
         progress.failed_pages = int(row["failed"])
+        progress.retrying = int(row["retrying"])
 
 
 async def _begin(

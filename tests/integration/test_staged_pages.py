@@ -401,3 +401,47 @@ def test_backfill_wait_polls_for_a_page_another_worker_holds_without_spinning(
     assert elapsed >= held_s - 0.5  # it waited for the lease to run out
     # a pass a second while it waits, not a loop as fast as the store answers
     assert cpu < held_s / 3, f"{cpu:.2f} s of CPU in {elapsed:.2f} s of waiting"
+
+
+def test_a_page_the_mapping_fails_on_keeps_its_reason_and_is_queued_once_the_mapping_works(
+    ctmock: CtMock, runtime: Runtime
+) -> None:
+    total = 300
+    ctmock.new_project()
+    ctmock.seed(total)
+
+    def defective(event: CtEvent, state: IdentityState | None) -> Plan:
+        """Today's mapping, with a defect that one customer's data sets off."""
+        if event.payload["customer"]["email"] == "customer150@example.com":
+            msg = "a mapping defect"
+            raise RuntimeError(msg)
+        return runtime.planner(event, state)
+
+    async def go() -> dict[str, Any]:
+        config = ApiConfig.from_settings(Settings(**ctmock.env()))  # type: ignore[arg-type]
+        async with CommercetoolsClient(config, retry=FAST) as client:
+            options = BackfillOptions(wait=True)
+            progress = await run_backfill(
+                runtime.store, client, defective, options, horizon_s=HORIZON
+            )
+            return progress.to_json()
+
+    # --wait returns: retrying under the same mapping would fail again
+    waited = asyncio.run(go())
+    assert waited["status"] == "done"
+    assert 0 < waited["retrying"] == waited["staged"]
+    assert waited["queued"] + waited["retrying"] == total
+    row = _backfill_row(runtime.store)
+    assert "a mapping defect" in row["staged_error"]
+    assert row["failed_pages"] == 0  # kept to be tried again, not given up
+
+    # the delivery side, whose mapping works, queues the page after its backoff
+    queued: Counter[str] = Counter()
+
+    def all_queued() -> bool:
+        queued.update(_queue(runtime.store, runtime).statuses)
+        return len(_outbox(runtime.store)) == total
+
+    wait_for(all_queued, 60, "the page queued again once the mapping works")
+    assert _users(runtime.store) == _customers(total)
+    assert _staged(runtime.store) == {"pages": 0, "failed": 0}

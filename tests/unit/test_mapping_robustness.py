@@ -75,6 +75,7 @@ def test_exports() -> None:
         "Customer",
         "NotFound",
         "Order",
+        "Page",
         "RetryOptions",
     ]
     for module in (ctsync.mapping, ctsync.commercetools):

@@ -478,7 +478,9 @@ WHERE id = :id
 SELECT b.queued,
        (SELECT COALESCE(SUM(size - done), 0) FROM backfill_pages
         WHERE backfill = :name AND failed = 0) AS staged,
-       (SELECT COUNT(*) FROM backfill_pages WHERE backfill = :name AND failed = 1) AS failed
+       (SELECT COUNT(*) FROM backfill_pages WHERE backfill = :name AND failed = 1) AS failed,
+       (SELECT COALESCE(SUM(size - done), 0) FROM backfill_pages
+        WHERE backfill = :name AND failed = 0 AND error IS NOT NULL) AS retrying
 FROM backfills b WHERE b.name = :name
 
 -- staged_summary --
