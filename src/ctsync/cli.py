@@ -143,9 +143,13 @@ def drain(
 
     async def main() -> dict[str, Any]:
         try:
-            staged = await rt.queue_staged(budget_s=budget)
-            reads = await rt.read_due(budget_s=budget)
-            report: DrainReport = await rt.drainer.drain(budget_s=budget)
+            # Queueing what backfills read and API reads share the budget with delivery.
+            share = None if budget is None else budget / 3
+            started = time.monotonic()
+            staged = await rt.queue_staged(budget_s=share)
+            reads = await rt.read_due(budget_s=share)
+            left = None if budget is None else max(0.0, budget - (time.monotonic() - started))
+            report: DrainReport = await rt.drainer.drain(budget_s=left)
         finally:
             await rt.aclose()
         extra = {"reads": reads} if reads is not None else {}
