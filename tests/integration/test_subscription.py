@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client import REGISTRY
 
+from ctsync import metrics
 from ctsync.commercetools._subscriptions import destination_draft
 from ctsync.config import Settings
 from ctsync.errors import InputError
@@ -121,7 +121,9 @@ async def _record_one(settings: Settings) -> None:
 
 
 def _metric(key: str, status: str) -> float | None:
-    return REGISTRY.get_sample_value("ctsync_subscription_status", {"key": key, "status": status})
+    return metrics.registry().get_sample_value(
+        "ctsync_subscription_status", {"key": key, "status": status}
+    )
 
 
 def test_the_watchdog_reports_in_readiness_and_metrics(ctmock: CtMock, tmp_path: Path) -> None:

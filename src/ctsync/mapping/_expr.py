@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jmespath
-from jmespath.parser import ParsedResult
+if TYPE_CHECKING:
+    from jmespath.parser import ParsedResult
 
 __all__ = ["compile_expression", "expression_traits", "search_document"]
 
@@ -14,6 +14,8 @@ __all__ = ["compile_expression", "expression_traits", "search_document"]
 @functools.cache
 def compile_expression(source: str) -> ParsedResult:
     """The compiled expression (cached: the mapping file's few are compiled once)."""
+    import jmespath  # noqa: PLC0415 - only a mapping file declares expressions; keeps cold start lean
+
     return jmespath.compile(source)
 
 

@@ -412,7 +412,7 @@ async def _sink_state(rt: Runtime, last: Any, *, detailed: bool) -> dict[str, An
 @router.get("/metrics")
 async def prometheus_metrics(request: Request) -> Response:
     """Prometheus text format; outbox gauges are read from the store."""
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415 - see metrics
 
     rt = _runtime(request)
     at = time.time()
@@ -435,4 +435,4 @@ async def prometheus_metrics(request: Request) -> Response:
         ).set(b["processed"])
         metrics.BACKFILL_STAGED.labels(name=b["name"], what="resources").set(b["staged"])
         metrics.BACKFILL_STAGED.labels(name=b["name"], what="failed_pages").set(b["failed_pages"])
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(metrics.registry()), media_type=CONTENT_TYPE_LATEST)
