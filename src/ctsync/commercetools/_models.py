@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["Address", "Customer", "LineItem", "Money", "Order"]
 
-_LENIENT = ConfigDict(extra="allow", populate_by_name=True)
+# defer_build: each model's validator is built when it first validates, not at import
+# (the cold start; an order model is built by the first order message).
+_LENIENT = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 class Address(BaseModel):

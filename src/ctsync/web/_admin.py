@@ -60,10 +60,14 @@ def _no_nul(value: str) -> str:
 TextFilter = Annotated[str, StringConstraints(max_length=320), AfterValidator(_no_nul)]
 
 
+# defer_build: a model builds its validator when its route first runs, not at start-up
+_STRICT = ConfigDict(extra="forbid", defer_build=True)
+
+
 class EventsQuery(BaseModel):
     """Filters of ``GET /api/admin/events``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
     status: RecordStatus | None = None
     customer: TextFilter | None = Field(default=None, description="commercetools customer id")
     email: TextFilter | None = None
@@ -73,7 +77,7 @@ class EventsQuery(BaseModel):
 class MessagesQuery(BaseModel):
     """Filters of ``GET /api/admin/messages`` (``status=dead``: the dead-letter queue)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
     status: MessageStatus | None = None
     limit: int = Field(default=50, ge=1, le=1000)
 
@@ -84,7 +88,7 @@ RowId = Annotated[int, Field(ge=1, le=_MAX_ROW_ID)]
 class IdsBody(BaseModel):
     """Which dead letters to act on: ``ids``, or ``all``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
     ids: list[RowId] = Field(default_factory=list, max_length=10_000)
     all: bool = False
 
@@ -206,7 +210,7 @@ async def discard_dead(request: Request) -> Response:
 class BackfillsQuery(BaseModel):
     """Filters of ``GET /api/admin/backfills``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
     limit: int = Field(default=20, ge=1, le=1000)
 
 
@@ -235,7 +239,7 @@ class ReplayFilterBody(BaseModel):
     Times are ISO 8601 (UTC when no offset is given) or Unix seconds.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
     customer: TextFilter | None = Field(default=None, description="commercetools customer id")
     email: TextFilter | None = None
     since: dt.datetime | None = None

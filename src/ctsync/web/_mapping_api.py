@@ -16,10 +16,14 @@ from ctsync.web._admin import _admin, _body
 router = APIRouter(prefix="/api/admin/mapping", tags=["admin"])
 
 
+# defer_build: a model builds its validator when its route first runs, not at start-up
+_STRICT = ConfigDict(extra="forbid", defer_build=True)
+
+
 class DiffBody(BaseModel):
     """``POST /api/admin/mapping/diff``: the new file's YAML and which stored events to replay."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STRICT
     mapping: str = Field(max_length=256 * 1024, description="the new mapping file (YAML)")
     last: int | None = Field(default=None, ge=1, le=100_000)
     since: datetime | None = None
