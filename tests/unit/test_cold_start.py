@@ -17,6 +17,8 @@ LAZY = (
     "ruamel",  # only a mapping file
     "ctsync.mapping.file",  # the mapping diff route
     "ctsync.remap",  # the mapping diff route
+    "ctsync.web._chart",  # the dashboard's overview page
+    "ctsync.commercetools._client",  # fetching from the API (Runtime.open, when configured)
 )
 
 

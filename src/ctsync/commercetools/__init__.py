@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from ctsync.commercetools._client import ApiConfig, CommercetoolsClient, Page, RetryOptions
+from typing import TYPE_CHECKING, Any
+
 from ctsync.commercetools._errors import AuthFailed, NotFound
 from ctsync.commercetools._models import Address, Customer, Order
+
+if TYPE_CHECKING:
+    from ctsync.commercetools._client import ApiConfig, CommercetoolsClient, Page, RetryOptions
 
 __all__ = [
     "Address",
@@ -17,3 +21,14 @@ __all__ = [
     "Page",
     "RetryOptions",
 ]
+
+_CLIENT = frozenset({"ApiConfig", "CommercetoolsClient", "Page", "RetryOptions"})
+
+
+def __getattr__(name: str) -> Any:
+    """The API client's names, imported on first use: mapping a webhook needs only the models."""
+    if name in _CLIENT:
+        from ctsync.commercetools import _client  # noqa: PLC0415 - the cold start, see above
+
+        return getattr(_client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

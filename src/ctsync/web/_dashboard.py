@@ -27,7 +27,6 @@ from ctsync.store._browse import (
     timeline,
 )
 from ctsync.store._ops import counts
-from ctsync.web import _chart
 from ctsync.web._auth import NO_ACCESS, admin_closed, admin_open, read_session
 from ctsync.web._pages import (
     guard,
@@ -72,6 +71,8 @@ async def overview(request: Request) -> Response:
     session = guard(request)
     if isinstance(session, Response):
         return session
+    from ctsync.web import _chart  # noqa: PLC0415 - only this page draws it; not at start-up
+
     rt = runtime(request)
     name, span, buckets = _chart.span_of(request.query_params.get("range", "day"))
     until = now()
