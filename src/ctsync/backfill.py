@@ -42,6 +42,7 @@ __all__ = [
 BackfillResource = Literal["customers", "orders"]
 Reporter = Callable[["BackfillProgress"], None]
 _TYPE_ID = {"customers": "customer", "orders": "order"}
+STREAMS = (1, 2, 4, 8, 16)  # id ranges a backfill may read at once (hex digits divide evenly)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class BackfillOptions:
     dry_run: bool = False
     restart: bool = False
     wait: bool = False  # queue the stored pages here, before returning
+    streams: int = 4  # id ranges read at once (1, 2, 4, 8 or 16); one with --limit
     page_size: int = 500
 
     def predicates(self) -> list[str]:
@@ -191,7 +193,11 @@ async def run_backfill(
     counting = asyncio.create_task(client.count(options.resource, where=options.predicates()))
     progress = BackfillProgress(name, None)
     try:
-        cursor = None if options.dry_run else await _begin(store, options, project, progress)
+        cursor = (
+            ScanCursor.fresh(_streams(options))
+            if options.dry_run
+            else await _begin(store, options, project, progress)
+        )
     except BaseException:
         counting.cancel()
         raise
@@ -205,8 +211,13 @@ async def run_backfill(
         else None
     )
     try:
-        async for page in _prefetched(_pages(client, options, cursor)):
-            await _take(store, planner, options, page, progress)
+        reading = [
+            _pages(client, options, cursor, stream)
+            for stream in range(cursor.streams)
+            if not cursor.done[stream]
+        ]
+        async for stream, page in _merged(reading):
+            await _take(store, planner, options, stream, page, progress)
             notify(progress)
         read_all.set()
         if queuer is not None:
@@ -281,10 +292,12 @@ async def _count(store: Store, progress: BackfillProgress) -> None:
 
 async def _begin(
     store: Store, options: BackfillOptions, project: str, progress: BackfillProgress
-) -> str | None:
+) -> ScanCursor:
+    """The backfill's row, new or resumed; where each of its id ranges stands."""
     now = time.time()
-    row = await store.awrite(
-        lambda c: c.one(
+
+    def begin(c: Conn) -> tuple[Row | None, ScanCursor, str | None]:
+        row = c.one(
             "backfill_begin",
             name=progress.name,
             resource=options.resource,
@@ -294,13 +307,18 @@ async def _begin(
             now=now,
             restart=int(options.restart),
         )
-    )
-    if row is None or row["cursor"] is None:
-        return None
-    progress.resumed_after = row["cursor"]
-    progress.done_before = progress.processed = int(row["processed"])
-    progress.queued = int(row["queued"])
-    return str(row["cursor"])
+        stored = row["cursor"] if row is not None else None
+        cursor = ScanCursor.parse(stored) if stored else ScanCursor.fresh(_streams(options))
+        if stored is None or not stored.startswith("{"):
+            c.run("backfill_cursor", name=progress.name, cursor=cursor.to_json())
+        return row, cursor, stored
+
+    row, cursor, stored = await store.awrite(begin)
+    if row is not None and cursor.started:
+        progress.resumed_after = stored
+        progress.done_before = progress.processed = int(row["processed"])
+        progress.queued = int(row["queued"])
+    return cursor
 
 
 async def _end(
@@ -322,64 +340,104 @@ async def _end(
         )
 
 
+def _streams(options: BackfillOptions) -> int:
+    if options.streams not in STREAMS:
+        msg = f"--streams takes one of {', '.join(map(str, STREAMS))}, not {options.streams}"
+        raise InputError(msg)
+    return 1 if options.limit is not None else options.streams
+
+
 async def _pages(
-    client: CommercetoolsClient, options: BackfillOptions, cursor: str | None
-) -> AsyncIterator[Page]:
-    """The pages to store, cut at ``--limit`` (resources in this run)."""
+    client: CommercetoolsClient, options: BackfillOptions, cursor: ScanCursor, stream: int
+) -> AsyncIterator[tuple[int, Page | None]]:
+    """One id range's pages to store, cut at ``--limit``; ``None`` once it is all read."""
     left = options.limit
     size = min(options.page_size, left) if left is not None else options.page_size
-    pages = client.raw_pages(options.resource, where=options.predicates(), after=cursor, limit=size)
+    ids_from, ids_below = cursor.bounds(stream)
+    pages = client.raw_pages(
+        options.resource,
+        where=options.predicates(),
+        after=cursor.after[stream],
+        limit=size,
+        ids_from=ids_from,
+        ids_below=ids_below,
+    )
     async for page in pages:
         kept = page if left is None else Page(page.results[:left], page.text)
         left = None if left is None else left - len(kept.results)
-        yield kept
+        yield stream, kept
         if left is not None and left <= 0:
             return
+    yield stream, None
 
 
-async def _prefetched(pages: AsyncIterator[Page]) -> AsyncIterator[Page]:
-    """Fetch the next page while the caller stores this one (one page ahead, no more)."""
-    queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=1)
+async def _merged(
+    sources: list[AsyncIterator[tuple[int, Page | None]]],
+) -> AsyncIterator[tuple[int, Page | None]]:
+    """The pages of every id range as they arrive; each range fetches its next page
+    while the caller stores one (constant memory: at most two pages a range in flight).
+    """
+    queue: asyncio.Queue[tuple[int, Page | None] | BaseException | None] = asyncio.Queue(
+        maxsize=max(1, len(sources))
+    )
 
-    async def produce() -> None:
+    async def produce(source: AsyncIterator[tuple[int, Page | None]]) -> None:
         try:
-            async for page in pages:
-                await queue.put(page)
+            async for item in source:
+                await queue.put(item)
         except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there
             await queue.put(exc)
         else:
             await queue.put(None)
 
-    task = asyncio.create_task(produce())
+    tasks = [asyncio.create_task(produce(source)) for source in sources]
     try:
-        while (item := await queue.get()) is not None:
-            if isinstance(item, BaseException):
+        running = len(tasks)
+        while running:
+            item = await queue.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
                 raise item
-            yield item
+            else:
+                yield item
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def _take(
     store: Store,
     planner: Planner,
     options: BackfillOptions,
-    page: Page,
+    stream: int,
+    page: Page | None,
     progress: BackfillProgress,
 ) -> None:
-    """Store one page and move the cursor, in one transaction (a dry run maps it instead)."""
+    """Store one page and move its range's cursor, in one transaction (a dry run maps it).
+
+    ``None``: the range is all read, which is stored too.
+    """
     project = progress.name.split(":", 2)[1]
+    now, name = time.time(), progress.name
+    if page is None:
+        if not options.dry_run:
+            await store.awrite(
+                lambda c: c.run("backfill_stream_done", name=name, stream=stream, now=now)
+            )
+        return
     if options.dry_run:
         type_id = _TYPE_ID[options.resource]
         events = [read_event(project, r, type_id=type_id, via="backfill") for r in page.results]
         progress.statuses.update(str(planner(e, None).status) for e in events)
     else:
-        now, name, size, total = time.time(), progress.name, len(page.results), progress.total
+        size, total = len(page.results), progress.total
         await store.awrite(
             lambda c: _stage(
-                c, page, name, project, options.resource, size=size, total=total, now=now
+                c, page, name, project, options.resource, stream, size=size, total=total, now=now
             )
         )
         progress.staged += size
@@ -392,6 +450,7 @@ def _stage(
     name: str,
     project: str,
     resource: str,
+    stream: int,
     *,
     size: int,
     total: int | None,
@@ -410,12 +469,67 @@ def _stage(
     conn.run(
         "backfill_page",
         name=name,
-        cursor=page.results[-1]["id"],
+        stream=stream,
+        after=page.results[-1]["id"],
         processed=size,
         queued=0,
         total=total,
         now=now,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ScanCursor:
+    """Where each id range of a backfill stands: the last id stored, and whether it is all read.
+
+    Kept as JSON in the backfill's row; range ``i`` of ``n`` holds the ids from
+    hex digit ``i * 16 / n`` (inclusive) to the next range's (exclusive), so the
+    ranges of a UUID id space hold about as many resources each, and together
+    every string there is.
+    """
+
+    after: tuple[str | None, ...]
+    done: tuple[bool, ...]
+
+    @property
+    def streams(self) -> int:
+        """How many id ranges are read at once."""
+        return len(self.after)
+
+    @property
+    def started(self) -> bool:
+        """Whether any range has stored a page (or been read to its end)."""
+        return any(a is not None for a in self.after) or any(self.done)
+
+    @classmethod
+    def fresh(cls, streams: int) -> ScanCursor:
+        """Nothing read yet, in ``streams`` ranges."""
+        return cls((None,) * streams, (False,) * streams)
+
+    @classmethod
+    def parse(cls, text: str) -> ScanCursor:
+        """The stored cursor; a plain id (a single scan of an earlier ctsync) is one range."""
+        if not text.startswith("{"):
+            return cls((text,), (False,))
+        data = json.loads(text)
+        after, done = data["after"], data["done"]
+        if len(after) not in STREAMS or len(done) != len(after):
+            msg = f"a stored backfill cursor of {len(after)} ranges"
+            raise InputError(msg)
+        return cls(tuple(after), tuple(bool(d) for d in done))
+
+    def to_json(self) -> str:
+        """As stored in the backfill's row."""
+        return json.dumps(
+            {"after": list(self.after), "done": list(self.done)}, separators=(",", ":")
+        )
+
+    def bounds(self, stream: int) -> tuple[str | None, str | None]:
+        """Range ``stream``'s ids: from (inclusive) and below (exclusive); None: open."""
+        cuts = [format(k * 16 // self.streams, "x") for k in range(1, self.streams)]
+        low = cuts[stream - 1] if stream > 0 else None
+        high = cuts[stream] if stream < self.streams - 1 else None
+        return low, high
 
 
 def list_backfills(conn: Conn, *, limit: int = 20) -> list[Row]:

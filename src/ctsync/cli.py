@@ -394,6 +394,9 @@ def backfill(
     wait: Annotated[
         bool, typer.Option(help="queue what was read here too, and return once all is queued")
     ] = False,
+    streams: Annotated[
+        int, typer.Option(help="id ranges read at once: 1, 2, 4, 8 or 16 (1 with --limit)")
+    ] = 4,
 ) -> None:
     """Send what commercetools already holds to Segment, as full snapshots (resumable).
 
@@ -413,6 +416,7 @@ def backfill(
         dry_run=dry_run,
         restart=restart,
         wait=wait,
+        streams=streams,
     )
     result = backfill_command(settings, _runtime(settings), options, out=out, err=err)
     raise typer.Exit(0 if result.status in {"done", "partial"} else 1)

@@ -201,7 +201,7 @@ class Runtime:
 
     async def background(self, stop: asyncio.Event) -> None:
         """The periodic jobs of a long-running process (serve, worker), until ``stop``."""
-        from ctsync.staged import run_queue_loop  # noqa: PLC0415
+        from ctsync.staged import QueueConfig, run_queue_loop  # noqa: PLC0415
 
         jobs = [
             self.maintain(stop),
@@ -211,6 +211,7 @@ class Runtime:
                 stop,
                 horizon_s=self.settings.retry_horizon_s,
                 idle_s=self.settings.drain_interval_s,
+                config=QueueConfig(lease_s=self.settings.lease_s),
                 on_queued=self.drainer.notify,
             ),
         ]
@@ -225,11 +226,15 @@ class Runtime:
 
         None when there were none; what was queued otherwise.
         """
-        from ctsync.staged import queue_staged  # noqa: PLC0415
+        from ctsync.staged import QueueConfig, queue_staged  # noqa: PLC0415
 
         try:
             report = await queue_staged(
-                self.store, self.planner, horizon_s=self.settings.retry_horizon_s, budget_s=budget_s
+                self.store,
+                self.planner,
+                horizon_s=self.settings.retry_horizon_s,
+                budget_s=budget_s,
+                config=QueueConfig(lease_s=self.settings.lease_s),
             )
         except CtsyncError as exc:
             log.warning("staged_pass_failed", action="backfill", error=str(exc))

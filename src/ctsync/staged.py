@@ -123,12 +123,15 @@ async def run_queue_loop(
     *,
     horizon_s: float,
     idle_s: float = 1.0,
+    config: QueueConfig | None = None,
     on_queued: Callable[[], None] | None = None,
 ) -> None:
     """Queue stored pages until ``stop`` is set (serve, worker); a failing pass is logged."""
     while not stop.is_set():
         try:
-            report = await queue_staged(store, planner, horizon_s=horizon_s, on_queued=on_queued)
+            report = await queue_staged(
+                store, planner, horizon_s=horizon_s, config=config, on_queued=on_queued
+            )
         except CtsyncError as exc:
             log.warning("staged_pass_failed", action="backfill", error=str(exc))
             report = QueueReport()

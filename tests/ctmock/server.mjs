@@ -22,7 +22,9 @@ const MAX_OFFSET = 10000;
 const MAX_LIMIT = 500;
 const requestContext = new AsyncLocalStorage();
 
-const ID_CURSOR = /^id\s*>\s*"([^"\\]*)"$/;
+// One term of an id-range page: `id > "<last>"` (the cursor), `id >= "<from>"`,
+// `id < "<below>"` (a range of ids read beside others), ANDed together.
+const ID_TERM = /^id\s*(>=|<=|>|<)\s*"([^"\\]*)"$/;
 
 class RealisticStorage extends InMemoryStorage {
 	// Sorted ids per project and type: an id-cursor page (`sort=id asc`, at most
@@ -73,17 +75,25 @@ class RealisticStorage extends InMemoryStorage {
 		// The service layer does not pass `sort` down; take it from the request.
 		const ctx = requestContext.getStore();
 		const sort = params.sort ?? ctx?.sort;
-		const after = idCursor(params, sort);
-		if (after !== undefined) return this.#page(projectKey, typeId, after, params.limit || 20);
+		const range = idRange(params, sort);
+		if (range !== undefined) return this.#page(projectKey, typeId, range, params.limit || 20);
 		return super.query(projectKey, typeId, sort === undefined ? params : { ...params, sort });
 	}
 
-	async #page(projectKey, typeId, after, limit) {
+	async #page(projectKey, typeId, range, limit) {
 		const { ids } = this.#sorted(projectKey, typeId);
-		const start = after === null ? 0 : firstAfter(ids, after, false);
-		const page = ids.slice(start, start + limit);
+		let start = 0;
+		let end = ids.length;
+		for (const [op, value] of range) {
+			if (op === ">") start = Math.max(start, firstAfter(ids, value, false));
+			else if (op === ">=") start = Math.max(start, firstAfter(ids, value, true));
+			else if (op === "<") end = Math.min(end, firstAfter(ids, value, true));
+			else end = Math.min(end, firstAfter(ids, value, false)); // <=
+		}
+		const page = ids.slice(start, Math.max(start, Math.min(start + limit, end)));
 		const results = await Promise.all(page.map((id) => this.get(projectKey, typeId, id)));
-		return { count: results.length, total: ids.length - start, offset: 0, limit, results };
+		const total = Math.max(0, end - start);
+		return { count: results.length, total, offset: 0, limit, results };
 	}
 }
 
@@ -99,17 +109,23 @@ function firstAfter(ids, value, inclusive) {
 	return low;
 }
 
-// undefined: not an id-cursor page; null: its first page; else the last id seen.
-function idCursor(params, sort) {
+// undefined: not an id-range page (the emulator's own query answers it); else the
+// [op, value] terms of its range, none for the first page of a full scan.
+function idRange(params, sort) {
 	const sorts = Array.isArray(sort) ? sort : [sort];
 	if (sorts.length !== 1 || String(sorts[0]).trim() !== "id asc") return undefined;
 	if (params.expand !== undefined || params.offset) return undefined;
 	if (Object.keys(params).some((k) => k.startsWith("var."))) return undefined;
 	const where = params.where === undefined ? [] : [params.where].flat();
-	if (where.length === 0) return null;
+	if (where.length === 0) return [];
 	if (where.length > 1) return undefined;
-	const match = ID_CURSOR.exec(String(where[0]).trim());
-	return match ? match[1] : undefined;
+	const terms = [];
+	for (const part of String(where[0]).split(/\s+and\s+/i)) {
+		const match = ID_TERM.exec(part.trim().replace(/^\((.*)\)$/, "$1").trim());
+		if (!match) return undefined;
+		terms.push([match[1], match[2]]);
+	}
+	return terms;
 }
 
 const failures = [];

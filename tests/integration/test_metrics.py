@@ -139,7 +139,8 @@ def test_backfill_progress_on_the_overview_and_in_metrics(db_url: str) -> None:
             lambda c: c.run(
                 "backfill_page",
                 name="customers",
-                cursor="c-99",
+                stream=0,
+                after="c-99",
                 processed=100,
                 queued=90,
                 total=None,

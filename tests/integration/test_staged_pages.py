@@ -173,7 +173,7 @@ def test_a_stored_text_that_is_not_a_page_is_kept_as_failed_and_the_pages_after_
     try:
         name = BackfillOptions().name(ctmock.project_key)
         _stage_junk(rt.store, name, ctmock.project_key)  # before the real pages
-        read = _read(rt, ctmock, page_size=50)
+        read = _read(rt, ctmock, page_size=50, streams=1)  # 3 pages of 50, 50, 20
         assert read["processed"] == total
 
         no_backoff = QueueConfig(retry_base_s=0.0, retry_cap_s=0.0)
@@ -274,7 +274,7 @@ def test_a_page_left_half_queued_by_a_dead_worker_is_resumed_after_its_lease(
     ctmock.seed(total)
     rt = Runtime.open(_settings(db_url), sink=CaptureSink())
     try:
-        read = _read(rt, ctmock)  # one page of 300
+        read = _read(rt, ctmock, streams=1)  # one page of 300
         assert read["staged"] == total
         config = QueueConfig(chunk=chunk, lease_s=2.0)
         _die_in_the_second_chunk(db_url, rt, config)

@@ -192,15 +192,24 @@ class CommercetoolsClient:
         where: Sequence[str] = (),
         after: str | None = None,
         limit: int = MAX_PAGE,
+        ids_from: str | None = None,
+        ids_below: str | None = None,
     ) -> AsyncIterator[Page]:
-        """``pages``, each with the answer's text as the API sent it (a backfill stores it)."""
+        """``pages``, each with the answer's text as the API sent it (a backfill stores it).
+
+        ``ids_from``/``ids_below`` keep the scan to ids in [from, below): several
+        such ranges are read at once (commercetools ids are random UUIDs, so
+        ranges cut at hex digits hold about as many resources each).
+        """
         if not 1 <= limit <= MAX_PAGE:
             msg = f"a page holds 1 to {MAX_PAGE} resources, not {limit}"
             raise ValueError(msg)
+        bounds = [f"id >= {_literal(ids_from)}"] if ids_from else []
+        bounds += [f"id < {_literal(ids_below)}"] if ids_below else []
         last = after
         while True:
             params = [("sort", "id asc"), ("limit", str(limit)), ("withTotal", "false")]
-            predicate = _and([*where, *([f"id > {_literal(last)}"] if last else [])])
+            predicate = _and([*where, *bounds, *([f"id > {_literal(last)}"] if last else [])])
             if predicate:
                 params.append(("where", predicate))
             page, text = await self._request("GET", f"/{resource}", params=params, json=None)

@@ -406,11 +406,35 @@ ON CONFLICT (name) DO UPDATE SET
 RETURNING cursor, processed, queued
 
 -- backfill_page --
--- In the transaction that recorded the page's events: the cursor moves with them.
-UPDATE backfills SET cursor = :cursor, processed = processed + :processed,
-                     queued = queued + :queued, updated_at = :now,
-                     total = COALESCE(:total, total)
+-- In the transaction that stored the page: its id range's cursor moves with it.
+UPDATE backfills SET
+    cursor = jsonb_set(cursor::jsonb, ARRAY['after', CAST(:stream AS TEXT)],
+                       to_jsonb(CAST(:after AS TEXT)))::text,
+    processed = processed + :processed, queued = queued + :queued, updated_at = :now,
+    total = COALESCE(:total, total)
 WHERE name = :name AND status = 'running'
+
+-- backfill_page@sqlite --
+UPDATE backfills SET
+    cursor = json_set(cursor, '$.after[' || :stream || ']', :after),
+    processed = processed + :processed, queued = queued + :queued, updated_at = :now,
+    total = COALESCE(:total, total)
+WHERE name = :name AND status = 'running'
+
+-- backfill_stream_done --
+-- An id range read to its end.
+UPDATE backfills SET
+    cursor = jsonb_set(cursor::jsonb, ARRAY['done', CAST(:stream AS TEXT)], 'true'::jsonb)::text,
+    updated_at = :now
+WHERE name = :name AND status = 'running'
+
+-- backfill_stream_done@sqlite --
+UPDATE backfills SET cursor = json_set(cursor, '$.done[' || :stream || ']', json('true')),
+                     updated_at = :now
+WHERE name = :name AND status = 'running'
+
+-- backfill_cursor --
+UPDATE backfills SET cursor = :cursor WHERE name = :name
 
 -- backfill_end --
 UPDATE backfills SET status = :status, error = :error, updated_at = :now, finished_at = :now,
