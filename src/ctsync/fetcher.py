@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from typing import Any
 
 from ctsync.backfill import read_event
 from ctsync.commercetools import AuthFailed, CommercetoolsClient, NotFound
+from ctsync.delivery import RetryPolicy
 from ctsync.errors import CtsyncError, RetryableError
 from ctsync.logs import get_logger
 from ctsync.pipeline import Planner, record_event
@@ -242,10 +242,9 @@ class Fetcher:
             return
         report.retried += len(rows)
         log.warning("customer_read_failed", action="fetch", error=str(exc), attempts=attempts)
-        ceiling = min(cfg.retry_cap_s, cfg.retry_base_s * 2 ** min(attempts - 1, 30))
-        wait = random.uniform(0, ceiling)  # noqa: S311 - jitter, not security
+        policy = RetryPolicy(base_s=cfg.retry_base_s, cap_s=cfg.retry_cap_s)
         retry_after = getattr(exc, "retry_after", None)
-        at = time.time() + max(wait, retry_after or 0.0)
+        at = policy.next_at(failures=attempts, now=time.time(), retry_after=retry_after)
 
         def write(c: Conn) -> None:
             for r in rows:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ctsync._record_page import record_page
+from ctsync.delivery import RetryPolicy
 from ctsync.errors import CtsyncError, InputError
 from ctsync.ingress._model import CtEvent
 from ctsync.logs import get_logger
@@ -257,9 +258,8 @@ async def _page_failed(
     store: Store, page: Row, reason: str, cfg: QueueConfig, *, final: bool
 ) -> None:
     """Keep the reason; try again after a backoff, or never (``final``: a failed page)."""
-    attempts = max(1, int(page["attempts"]))
-    wait = min(cfg.retry_cap_s, cfg.retry_base_s * 2 ** min(attempts - 1, 20))
-    at = time.time() + wait
+    policy = RetryPolicy(base_s=cfg.retry_base_s, cap_s=cfg.retry_cap_s)
+    at = policy.next_at(failures=int(page["attempts"]), now=time.time())
     await store.awrite(
         lambda c: c.run(
             "staged_page_error",

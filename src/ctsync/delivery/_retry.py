@@ -44,9 +44,22 @@ class RetryPolicy:
     ) -> RetryDecision:
         if now >= deadline:
             return RetryDecision(None, "retry horizon passed")
-        ceiling = min(self.cap_s, self.base_s * 2 ** min(failures - 1, 62))
+        at = min(
+            self.next_at(failures=failures, now=now, retry_after=retry_after, rng=rng), deadline
+        )
+        return RetryDecision(at, f"retry in {at - now:.1f} s")
+
+    def next_at(
+        self,
+        *,
+        failures: int,
+        now: float,
+        retry_after: float | None = None,
+        rng: random.Random | None = None,
+    ) -> float:
+        """When to try again after ``failures`` failures in a row (with no deadline)."""
+        ceiling = min(self.cap_s, self.base_s * 2 ** min(max(failures, 1) - 1, 62))
         wait = (rng or random).uniform(0, ceiling)
         if retry_after is not None:
             wait = max(wait, min(retry_after, self.cap_s))
-        at = min(now + wait, deadline)
-        return RetryDecision(at, f"retry in {at - now:.1f} s")
+        return now + wait
