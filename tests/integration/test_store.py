@@ -308,3 +308,33 @@ def test_a_rejection_quoting_a_nul_or_a_lone_surrogate_is_still_kept(store: Stor
     assert "\x00" not in result.reason
     assert result.reason.startswith("bad attribute 'a")
     assert store.read(counts)["events"] == {"rejected": 1}
+
+
+def test_ctrl_c_as_a_write_finishes_is_not_lost(store: Store) -> None:
+    """A cancellation (asyncio.run's answer to Ctrl-C) that arrives just as a write
+    commits still cancels the caller: it did not, with wait_for on Python 3.11, and
+    `ctsync backfill` went on reading after Ctrl-C.
+    """
+
+    async def go() -> str:
+        loop = asyncio.get_running_loop()
+        caller: asyncio.Task[str] | None = None
+
+        def write(c: Conn) -> int:
+            c.one("staged_summary")
+            assert caller is not None
+            loop.call_soon_threadsafe(caller.cancel)  # arrives just before the result
+            return 1
+
+        async def writes() -> str:
+            await store.awrite(write)
+            await asyncio.sleep(0)
+            return "went on after Ctrl-C"
+
+        caller = asyncio.create_task(writes())
+        try:
+            return await caller
+        except asyncio.CancelledError:
+            return "cancelled"
+
+    assert [asyncio.run(go()) for _ in range(5)] == ["cancelled"] * 5

@@ -137,7 +137,10 @@ class PostgresStore:
         try:
             # The caller answers in time (a webhook: 503, so the sender retries); a
             # job that still commits later is found as a duplicate when redelivered.
-            return await asyncio.wait_for(job, 2 * self._timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a
+            # cancellation (Ctrl-C) that arrives as the job finishes.
+            async with asyncio.timeout(2 * self._timeout):
+                return await job
         except TimeoutError as exc:
             msg = f"PostgreSQL did not commit within {2 * self._timeout:g} s"
             raise StoreUnavailable(msg) from exc

@@ -118,7 +118,10 @@ class SqliteStore:
         # without parking a thread-pool thread per request.
         future = self._submit(fn, durable=durable)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self._timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a
+            # cancellation (Ctrl-C) that arrives as the job finishes.
+            async with asyncio.timeout(self._timeout):
+                return await asyncio.wrap_future(future)
         except TimeoutError as exc:
             future.cancel()
             raise self._too_slow() from exc
