@@ -136,24 +136,16 @@ def drain(
     budget: Annotated[float | None, typer.Option(help="Stop after this many seconds")] = None,
 ) -> None:
     """Deliver what is due now, then exit 0 (non-zero only on a config or store error)."""
-    from ctsync.delivery import DrainReport  # noqa: PLC0415
 
     settings = _settings()
     rt = _runtime(settings)
 
     async def main() -> dict[str, Any]:
         try:
-            # Queueing what backfills read and API reads share the budget with delivery.
-            share = None if budget is None else budget / 3
-            started = time.monotonic()
-            staged = await rt.queue_staged(budget_s=share)
-            reads = await rt.read_due(budget_s=share)
-            left = None if budget is None else max(0.0, budget - (time.monotonic() - started))
-            report: DrainReport = await rt.drainer.drain(budget_s=left)
+            found: dict[str, Any] = await rt.drain_due(budget_s=budget)
         finally:
             await rt.aclose()
-        extra = {"reads": reads} if reads is not None else {}
-        return report.to_json() | extra | ({"backfillPages": staged} if staged else {})
+        return found
 
     out.print_json(json.dumps(asyncio.run(main())))
 

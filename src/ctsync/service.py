@@ -221,6 +221,23 @@ class Runtime:
             jobs.append(self.watchdog.run(stop))
         await asyncio.gather(*jobs)
 
+    async def drain_due(self, *, budget_s: float | None = None) -> dict[str, Any]:
+        """What ``ctsync drain`` and the cron drain do: queue what backfills read, resolve
+        API reads, deliver. The first two get a third of ``budget_s`` each; delivery what
+        is left, and never less than its third.
+        """
+        share = None if budget_s is None else budget_s / 3
+        started = time.monotonic()
+        staged = await self.queue_staged(budget_s=share)
+        reads = await self.read_due(budget_s=share)
+        left = None if share is None else max(share, share * 3 - (time.monotonic() - started))
+        found: dict[str, Any] = (await self.drainer.drain(budget_s=left)).to_json()
+        if reads is not None:
+            found["reads"] = reads
+        if staged:
+            found["backfillPages"] = staged
+        return found
+
     async def queue_staged(self, *, budget_s: float | None = None) -> dict[str, Any] | None:
         """Queue the pages backfills stored (the cron drain and ``ctsync drain``).
 

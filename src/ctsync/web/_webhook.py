@@ -322,18 +322,12 @@ async def cron_drain(request: Request) -> Response:
     budget = max(1.0, rt.settings.inline_budget_s * 5)
     if rt.watchdog is not None:
         await rt.watchdog.check_if_due()
-    started = time.monotonic()
-    staged = await rt.queue_staged(budget_s=budget / 3)
-    reads = await rt.read_due(budget_s=budget / 3)
-    report = await rt.drainer.drain(budget_s=max(1.0, budget - (time.monotonic() - started)))
+    drained = await rt.drain_due(budget_s=budget)
     # Serverless has no background task: retention is enforced here, hourly at most.
     if time.time() - getattr(request.app.state, "purged_at", 0.0) > 3600:
         request.app.state.purged_at = time.time()
         await anyio.to_thread.run_sync(rt.purge_expired)
-    extra: dict[str, Any] = {"reads": reads} if reads is not None else {}
-    if staged:
-        extra["backfillPages"] = staged
-    return JSONResponse({"status": "drained", **report.to_json(), **extra})
+    return JSONResponse({"status": "drained", **drained})
 
 
 @router.get("/api/health")
