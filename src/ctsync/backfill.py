@@ -32,6 +32,8 @@ from ctsync.staged import QueueReport, queue_staged
 from ctsync.store import Conn, Row, Store
 
 __all__ = [
+    "STREAMS",
+    "TYPE_IDS",
     "BackfillOptions",
     "BackfillProgress",
     "list_backfills",
@@ -41,7 +43,7 @@ __all__ = [
 
 BackfillResource = Literal["customers", "orders"]
 Reporter = Callable[["BackfillProgress"], None]
-_TYPE_ID = {"customers": "customer", "orders": "order"}
+TYPE_IDS = {"customers": "customer", "orders": "order"}  # a resource's typeId
 STREAMS = (1, 2, 4, 8, 16)  # id ranges a backfill may read at once (hex digits divide evenly)
 
 
@@ -58,6 +60,11 @@ class BackfillOptions:
     wait: bool = False  # queue the stored pages here, before returning
     streams: int = 4  # id ranges read at once (1, 2, 4, 8 or 16); one with --limit
     page_size: int = 500
+
+    def __post_init__(self) -> None:
+        if self.streams not in STREAMS:
+            msg = f"--streams takes one of {', '.join(map(str, STREAMS))}, not {self.streams}"
+            raise InputError(msg)
 
     def predicates(self) -> list[str]:
         """The query predicates: ``--where`` as given, ``--since`` on lastModifiedAt."""
@@ -283,7 +290,9 @@ async def _queue_here(
 
 async def _count(store: Store, progress: BackfillProgress) -> None:
     """What of this backfill is queued and what still waits, as the store has it now."""
-    row = await store.awrite(lambda c: c.one("backfill_staged", name=progress.name), durable=False)
+    row = await asyncio.to_thread(
+        store.read, lambda c: c.one("backfill_staged", name=progress.name)
+    )
     if row is not None:
         progress.queued, progress.staged = int(row["queued"]), int(row["staged"])
         progress.failed_pages = int(row["failed"])
@@ -341,9 +350,6 @@ async def _end(
 
 
 def _streams(options: BackfillOptions) -> int:
-    if options.streams not in STREAMS:
-        msg = f"--streams takes one of {', '.join(map(str, STREAMS))}, not {options.streams}"
-        raise InputError(msg)
     return 1 if options.limit is not None else options.streams
 
 
@@ -430,7 +436,7 @@ async def _take(
             )
         return
     if options.dry_run:
-        type_id = _TYPE_ID[options.resource]
+        type_id = TYPE_IDS[options.resource]
         events = [read_event(project, r, type_id=type_id, via="backfill") for r in page.results]
         progress.statuses.update(str(planner(e, None).status) for e in events)
     else:
@@ -472,7 +478,6 @@ def _stage(
         stream=stream,
         after=page.results[-1]["id"],
         processed=size,
-        queued=0,
         total=total,
         now=now,
     )

@@ -39,8 +39,6 @@ __all__ = ["QueueConfig", "QueueReport", "queue_staged", "run_queue_loop", "stag
 
 log = get_logger("ctsync.backfill")
 
-_TYPE_ID = {"customers": "customer", "orders": "order"}
-
 
 @dataclass(frozen=True, slots=True)
 class QueueConfig:
@@ -61,7 +59,6 @@ class QueueReport:
     queued: int = 0
     failed_pages: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
-    by_backfill: Counter[str] = field(default_factory=Counter)  # snapshots per backfill
 
     def to_json(self) -> dict[str, Any]:
         """The pass as JSON (``ctsync drain`` and the cron route show it)."""
@@ -144,7 +141,7 @@ async def run_queue_loop(
 
 def _events(page: Row) -> list[CtEvent]:
     """The page's snapshot events, as a backfill read of each resource."""
-    from ctsync.backfill import read_event  # noqa: PLC0415 - backfill imports this module
+    from ctsync.backfill import TYPE_IDS, read_event  # noqa: PLC0415 - it imports this module
 
     body = json.loads(page["body"])
     results = body.get("results") if isinstance(body, dict) else None
@@ -154,7 +151,7 @@ def _events(page: Row) -> list[CtEvent]:
     if not 0 < page["size"] <= len(results):  # it could never be finished
         msg = f"the stored page holds {len(results)} resources, not the {page['size']} stored"
         raise InputError(msg)
-    type_id = _TYPE_ID.get(page["resource"])
+    type_id = TYPE_IDS.get(page["resource"])
     if type_id is None:
         msg = f"a stored page of an unknown resource: {page['resource']!r}"
         raise InputError(msg)
@@ -219,7 +216,6 @@ async def _queue_page(
         report.snapshots += len(chunk)
         report.queued += queued
         report.statuses.update(statuses)
-        report.by_backfill[str(page["backfill"])] += len(chunk)
 
 
 def _record_chunk(

@@ -283,3 +283,15 @@ def test_ctrl_c_leaves_an_interrupted_backfill_that_resumes(ctmock: CtMock, tmp_
     assert resumed["resumedAfter"] == row["cursor"]
     assert (resumed["processed"], resumed["queued"], resumed["staged"]) == (total, total, 0)
     assert resumed["events"] == {"accepted": total}  # no page stored twice
+
+
+def test_a_bad_streams_count_is_a_clear_error_before_anything_is_read(
+    ctmock: CtMock, tmp_path: Path
+) -> None:
+    ctmock.new_project()
+    env = {**ctmock.env(), "DATABASE_URL": f"sqlite:///{tmp_path}/ctsync.db"}
+    proc = _ctsync(env, "backfill", "customers", "--streams", "3")
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "--streams takes one of 1, 2, 4, 8, 16, not 3" in stderr.decode()
+    assert "Traceback" not in stderr.decode()

@@ -142,10 +142,12 @@ def test_backfill_progress_on_the_overview_and_in_metrics(db_url: str) -> None:
                 stream=0,
                 after="c-99",
                 processed=100,
-                queued=90,
                 total=None,
                 now=now,
             )
+        )
+        store.write(  # what the delivery side queued from its pages so far
+            lambda c: c.run("staged_page_queued", name="customers", queued=90, now=now)
         )
         store.write(  # a page read and not yet queued (the delivery side queues it)
             lambda c: c.run(

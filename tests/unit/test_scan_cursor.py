@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctsync.backfill import STREAMS, ScanCursor
+from ctsync.backfill import STREAMS, BackfillOptions, ScanCursor
 from ctsync.errors import InputError
 
 
@@ -52,3 +52,9 @@ def test_an_earlier_ctsyncs_single_cursor_is_one_range() -> None:
 def test_a_cursor_of_an_unknown_shape_is_refused() -> None:
     with pytest.raises(InputError):
         ScanCursor.parse('{"after": [null, null, null], "done": [false, false, false]}')
+
+
+@pytest.mark.parametrize("streams", [0, 3, 5, 32, -4])
+def test_a_number_of_ranges_that_does_not_divide_the_hex_digits_is_refused(streams: int) -> None:
+    with pytest.raises(InputError, match="--streams takes one of 1, 2, 4, 8, 16"):
+        BackfillOptions(streams=streams)

@@ -410,14 +410,14 @@ RETURNING cursor, processed, queued
 UPDATE backfills SET
     cursor = jsonb_set(cursor::jsonb, ARRAY['after', CAST(:stream AS TEXT)],
                        to_jsonb(CAST(:after AS TEXT)))::text,
-    processed = processed + :processed, queued = queued + :queued, updated_at = :now,
+    processed = processed + :processed, updated_at = :now,
     total = COALESCE(:total, total)
 WHERE name = :name AND status = 'running'
 
 -- backfill_page@sqlite --
 UPDATE backfills SET
     cursor = json_set(cursor, '$.after[' || :stream || ']', :after),
-    processed = processed + :processed, queued = queued + :queued, updated_at = :now,
+    processed = processed + :processed, updated_at = :now,
     total = COALESCE(:total, total)
 WHERE name = :name AND status = 'running'
 
